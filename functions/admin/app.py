@@ -1,0 +1,13 @@
+"""Staff console routes."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from habeas import http
+from habeas.apps import admin_app, staff_authenticator
+from habeas.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return http.resolve(admin_app(), event, context, staff_authenticator)

@@ -1,0 +1,175 @@
+"""Append-only, hash-chained logs on DynamoDB: the consent ledger and the audit log.
+
+Each partition (one subject's ledger, one audit stream) is a chain. Event ``n`` stores
+``hash = SHA-256(prev_hash || canonical JSON of the event)`` and ``prev_hash`` of event ``n-1``; a head
+item holds the last sequence number and hash. Appends are one transaction that advances the head
+only if nobody else did (optimistic concurrency) and puts the event only if its slot is empty, so
+concurrent writers can never fork or overwrite the chain. Editing, deleting or reordering any event
+breaks a link that ``verify`` reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from habeas import aws
+from habeas.dynamo import cancelled_by_condition, from_item, to_item
+from habeas.errors import Conflict
+
+GENESIS = "0" * 64
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """Stable serialisation of an event (sorted keys, no whitespace, UTF-8)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def link_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    """The hash that chains ``record`` (including its seq) to ``prev_hash``."""
+    return hashlib.sha256(prev_hash.encode() + b"|" + canonical(record)).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of checking one chain."""
+
+    ok: bool
+    events: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ChainedLog:
+    """One DynamoDB table holding hash chains, one per partition key value.
+
+    ``event_sk(seq)`` gives an event's sort key and ``head_sk`` the head item's; ``event_prefix`` (for
+    string sort keys) selects the events of a partition in a query.
+    """
+
+    table_setting: str
+    pk: str
+    sk: str
+    event_sk: Callable[[int], Any]
+    head_sk: Any
+    event_range: Callable[[], tuple[str, dict[str, Any]]]
+
+    def _table_name(self) -> str:
+        from habeas.config import get_settings
+
+        return get_settings().require(self.table_setting)
+
+    def head(self, partition: str) -> tuple[int, str]:
+        """The last sequence number and hash of a chain (0 and the genesis hash when empty)."""
+        response = aws.client("dynamodb").get_item(
+            TableName=self._table_name(),
+            Key=to_item({self.pk: partition, self.sk: self.head_sk}),
+            ConsistentRead=True,
+        )
+        item = from_item(response.get("Item", {}))
+        return int(item.get("head_seq", 0)), str(item.get("head_hash", GENESIS))
+
+    def append(
+        self,
+        partition: str,
+        record: dict[str, Any],
+        *,
+        extra_puts: list[dict[str, Any]] | None = None,
+        attempts: int = 6,
+    ) -> dict[str, Any]:
+        """Append ``record`` to the chain of ``partition``; returns the stored event.
+
+        ``extra_puts`` are further plain items written in the same transaction (e.g. a current-state
+        view), so the view can never disagree with the chain.
+        """
+        table = self._table_name()
+        for attempt in range(attempts):
+            seq, prev_hash = self.head(partition)
+            event = {**record, "seq": seq + 1, "prev_hash": prev_hash}
+            event["hash"] = link_hash(prev_hash, _hashed_part(event))
+            head_condition = "attribute_not_exists(#seq)" if seq == 0 else "#seq = :expected"
+            head_values = {":next": seq + 1, ":hash": event["hash"]}
+            if seq:
+                head_values[":expected"] = seq
+            items = [
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": to_item({self.pk: partition, self.sk: self.head_sk}),
+                        "UpdateExpression": "SET #seq = :next, #hash = :hash",
+                        "ConditionExpression": head_condition,
+                        "ExpressionAttributeNames": {"#seq": "head_seq", "#hash": "head_hash"},
+                        "ExpressionAttributeValues": to_item(head_values),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": to_item({**event, self.pk: partition, self.sk: self.event_sk(seq + 1)}),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": self.pk},
+                    }
+                },
+            ]
+            items += [{"Put": {"TableName": table, "Item": to_item(extra)}} for extra in extra_puts or []]
+            try:
+                aws.client("dynamodb").transact_write_items(TransactItems=items)
+                return event
+            except ClientError as error:
+                if not cancelled_by_condition(error):
+                    raise
+                time.sleep(random.uniform(0, 0.02 * (2**attempt)))  # noqa: S311 - jitter, not crypto
+        raise Conflict("too many concurrent writes to the same log; retry")
+
+    def events(self, partition: str, *, newest_first: bool = False, limit: int | None = None) -> Iterator[dict]:
+        """The events of a chain in sequence order (head item excluded), paginated."""
+        condition, values = self.event_range()
+        kwargs: dict[str, Any] = {
+            "TableName": self._table_name(),
+            "KeyConditionExpression": f"#pk = :pk AND {condition}",
+            "ExpressionAttributeNames": {"#pk": self.pk, "#sk": self.sk},
+            "ExpressionAttributeValues": to_item({":pk": partition, **values}),
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        returned = 0
+        while True:
+            page = aws.client("dynamodb").query(**kwargs)
+            for raw in page.get("Items", []):
+                yield from_item(raw)
+                returned += 1
+                if limit is not None and returned >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def verify(self, partition: str) -> ChainReport:
+        """Recompute every link of a chain; report the first broken one."""
+        expected_prev, expected_seq, count = GENESIS, 1, 0
+        for event in self.events(partition):
+            seq = int(event.get("seq", -1))
+            if seq != expected_seq:
+                return ChainReport(False, count, expected_seq, "missing or reordered event")
+            if event.get("prev_hash") != expected_prev:
+                return ChainReport(False, count, seq, "link to previous event broken")
+            if link_hash(expected_prev, _hashed_part(event)) != event.get("hash"):
+                return ChainReport(False, count, seq, "event content altered")
+            expected_prev, expected_seq, count = event["hash"], seq + 1, count + 1
+        head_seq, head_hash = self.head(partition)
+        if head_seq != count or head_hash != expected_prev:
+            return ChainReport(False, count, count + 1, "events after the last one were removed or head altered")
+        return ChainReport(True, count)
+
+
+def _hashed_part(event: dict[str, Any]) -> dict[str, Any]:
+    """Everything but the hash itself, storage keys and the retention stamp (re-stamped by policy)."""
+    return {k: v for k, v in event.items() if k not in ("hash", "sk", "chain", "expires_at")}

@@ -1,0 +1,59 @@
+"""Deployment settings, read from the environment the template gives each function.
+
+Built lazily on first use (never at import), so tests can set the environment first. Each function
+only gets the variables it needs; ``Settings.require`` fails loudly, naming the missing variable.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """A setting this code path needs is missing from the function's environment."""
+
+
+class Settings(BaseSettings):
+    """Every setting Habeas reads; which ones a function has depends on its template entry."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    deployment: str = Field("habeas", alias="HABEAS_DEPLOYMENT")
+    subjects_table: str | None = None
+    identifiers_table: str | None = None
+    verifications_table: str | None = None
+    consents_table: str | None = None
+    audit_table: str | None = None
+    idempotency_table: str | None = None
+    keyring_table: str | None = None
+    kms_key_arn: str | None = None
+    token_signing_secret_arn: str | None = None
+    blind_index_secret_arn: str | None = None
+    sender_email: str | None = None
+    default_regulation: str = "gdpr"
+    staff_token_issuer: str | None = None
+    staff_token_audience: str | None = None
+
+    subject_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    verification_ttl_seconds: int = Field(600, ge=60, le=3600)
+    verification_max_attempts: int = Field(5, ge=1, le=20)
+    verifications_per_identifier_per_hour: int = Field(5, ge=1, le=100)
+    max_body_bytes: int = 256 * 1024
+    secret_cache_seconds: int = 300
+
+    def require(self, name: str) -> str:
+        """The value of setting ``name``, or a ConfigurationError naming its variable."""
+        value = getattr(self, name)
+        if not value:
+            field = type(self).model_fields[name]
+            raise ConfigurationError(f"missing setting {field.alias or name.upper()}")
+        return str(value)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this container, built on first use."""
+    return Settings()
