@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -73,6 +73,12 @@ def create_app() -> APIGatewayHttpResolver:
             "validation",
             {"errors": _validation_errors(errors)},
         )
+
+    @app.exception_handler(ResponseValidationError)
+    def _bad_response(error: ResponseValidationError) -> Response:
+        # Our bug, not the caller's: log where, never the values.
+        logger.error("response failed its schema", extra={"errors": _validation_errors(list(error.errors()))})
+        return problem(500, "Internal error", "something went wrong on our side", "internal")
 
     @app.exception_handler(IdempotencyValidationError)
     def _idempotency_mismatch(_: IdempotencyValidationError) -> Response:

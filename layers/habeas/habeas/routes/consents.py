@@ -15,7 +15,7 @@ router = APIGatewayHttpRouter()
 
 
 class ConsentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore", strict=True)
     granted: bool
     policy_version: str = Field(min_length=1, max_length=64)
     channel: Channel

@@ -46,8 +46,8 @@ def health() -> Response[Health]:
                 aws.client("secretsmanager").describe_secret(SecretId=getattr(settings, name))
     except (ClientError, BotoCoreError) as error:
         logger.warning("health check failed", extra={"error": type(error).__name__})
-        return Response(503, "application/json", Health(status="unavailable").model_dump_json())
-    return Response(200, "application/json", Health(status="ok").model_dump_json())
+        return Response(503, "application/json", Health(status="unavailable"))
+    return Response(200, "application/json", Health(status="ok"))
 
 
 @router.get("/v1/purposes", summary="The processing purposes a subject can consent to")

@@ -16,7 +16,7 @@ router = APIGatewayHttpRouter()
 
 
 class StartVerificationBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore", strict=True)
     identifier: str = Field(min_length=3, max_length=320, description="An email address or an E.164 phone number")
     channel: Literal["email", "sms", "whatsapp"] | None = None
     locale: Literal["es", "pt", "en"] | None = None
@@ -27,7 +27,7 @@ class VerificationStarted(BaseModel):
 
 
 class ConfirmBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore", strict=True)
     code: str = Field(pattern=r"^\d{6}$")
 
 
@@ -51,7 +51,7 @@ def start_verification(body: Annotated[StartVerificationBody, Body()]) -> Respon
     }
     # The key is scoped to the identifier's exact text so one caller's key cannot return another's id.
     started = once(_start, payload, key=http.header(router, "idempotency-key"), scope="verification")
-    return Response(202, "application/json", VerificationStarted(**started).model_dump_json())
+    return Response(202, "application/json", VerificationStarted(**started))
 
 
 @router.post("/verifications/<verification_id>/confirm", summary="Exchange a one-time code for a subject token")
