@@ -6,10 +6,17 @@ import functools
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from habeas import http
 from habeas.routes import admin, consents, public, verifications
 from habeas.tokens import verify_staff_token, verify_subject_token
+
+Mounts = tuple[tuple[APIGatewayHttpRouter, str | None], ...]
+
+# Which routers each function serves, at which prefix (template.yaml routes the same paths to it).
+API_ROUTERS: Mounts = ((public.router, None), (verifications.router, "/v1"), (consents.router, "/v1/consents"))
+ADMIN_ROUTERS: Mounts = ((admin.router, "/v1/admin"),)
 
 _SUBJECT_PREFIXES = ("/v1/consents", "/v1/requests")
 
@@ -27,19 +34,22 @@ def staff_authenticator(event: dict[str, Any]) -> dict[str, Any]:
     return {"staff": verify_staff_token(http.event_header(event, "authorization"))}
 
 
+def build(*mounts: Mounts) -> APIGatewayHttpResolver:
+    """A resolver serving the given routers."""
+    app = http.create_app()
+    for group in mounts:
+        for router, prefix in group:
+            app.include_router(router, prefix=prefix)
+    return app
+
+
 @functools.cache
 def api_app() -> APIGatewayHttpResolver:
     """Health, purposes, verification and consent."""
-    app = http.create_app()
-    app.include_router(public.router)
-    app.include_router(verifications.router, prefix="/v1")
-    app.include_router(consents.router, prefix="/v1/consents")
-    return app
+    return build(API_ROUTERS)
 
 
 @functools.cache
 def admin_app() -> APIGatewayHttpResolver:
     """The staff console."""
-    app = http.create_app()
-    app.include_router(admin.router, prefix="/v1/admin")
-    return app
+    return build(ADMIN_ROUTERS)
