@@ -1,6 +1,7 @@
 """Staff console routes."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from habeas import http
 from habeas.apps import admin_app, staff_authenticator
 from habeas.observability import logger, metrics, tracer

@@ -1,6 +1,7 @@
 """Public and subject routes: health, verification, purposes, consent."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from habeas import http
 from habeas.apps import api_app, subject_authenticator
 from habeas.idempotency import register_lambda_context

@@ -20,7 +20,9 @@ def test_identifiers_are_normalised(raw, expected):
     assert normalise(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "ana@", "@example.com", "ana@example", "11987654321", "+999", "+55 11 1234", "a b@c.d"])
+@pytest.mark.parametrize(
+    "raw", ["", "ana@", "@example.com", "ana@example", "11987654321", "+999", "+55 11 1234", "a b@c.d"]
+)
 def test_malformed_identifiers_are_unprocessable(raw):
     with pytest.raises(Unprocessable):
         normalise(raw)

@@ -27,8 +27,12 @@ def _template_routes(function_id):
 
 def _code_routes(*mounts):
     paths = build(*mounts).get_openapi_schema().paths
-    return {(method.upper(), path) for path, item in paths.items() for method in ("get", "put", "post", "delete")
-            if getattr(item, method) is not None}
+    return {
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method in ("get", "put", "post", "delete")
+        if getattr(item, method) is not None
+    }
 
 
 def test_committed_openapi_document_matches_the_code():
