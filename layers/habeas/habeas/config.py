@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     token_signing_secret_arn: str | None = None
     blind_index_secret_arn: str | None = None
     sender_email: str | None = None
+    channel_secret_arn: str | None = None
+    graph_api_base_url: str | None = None
     default_regulation: str = "gdpr"
     staff_token_issuer: str | None = None
     staff_token_audience: str | None = None

@@ -1,10 +1,10 @@
-"""Delivery of one-time codes: SES for email, SNS for SMS."""
+"""Delivery of one-time codes: SES for email, SNS for SMS, the Graph API for WhatsApp."""
 
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from habeas import aws
+from habeas import aws, messaging
 from habeas.config import get_settings
 from habeas.errors import DeliveryFailed
 from habeas.identifiers import Identifier
@@ -18,11 +18,13 @@ _TEXTS = {
 
 
 def send_code(identifier: Identifier, channel: str, code: str, locale: str) -> None:
-    """Send ``code`` to ``identifier`` over ``channel`` (``email`` or ``sms``)."""
+    """Send ``code`` to ``identifier`` over ``channel`` (``email``, ``sms`` or ``whatsapp``)."""
     subject, body = _TEXTS.get(locale, _TEXTS["en"])
     text = body.format(code=code)
     try:
-        if channel == "email":
+        if channel == "whatsapp":
+            messaging.send_whatsapp_text(identifier.value, text)
+        elif channel == "email":
             aws.client("ses").send_email(
                 Source=get_settings().require("sender_email"),
                 Destination={"ToAddresses": [identifier.value]},

@@ -26,7 +26,7 @@ from habeas.secrets import secret_bytes
 from habeas.tokens import issue_subject_token
 
 _DEFAULT_CHANNEL = {"email": "email", "phone": "sms"}
-_CHANNELS_FOR = {"email": {"email"}, "phone": {"sms"}}
+_CHANNELS_FOR = {"email": {"email"}, "phone": {"sms", "whatsapp"}}
 
 
 def _code_hash(verification_id: str, code: str) -> str:
