@@ -1,0 +1,197 @@
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from habeas import consent
+from tests.integration.helpers import bearer, items, verify
+
+pytestmark = pytest.mark.integration
+PURPOSE_ROUTE = "/v1/consents/{purpose}"
+
+
+def _put(call, token, purpose, **body):
+    return call("ApiFunction", "PUT", f"/v1/consents/{purpose}", route=PURPOSE_ROUTE, body=body, headers=bearer(token))
+
+
+@pytest.fixture
+def subject(call, outbox):
+    return verify(call, outbox, f"consent-{uuid.uuid4().hex[:12]}@example.com")
+
+
+def test_withdrawal_after_grant_shows_in_history_and_current_state(call, subject):
+    token = subject["access_token"]
+    granted = _put(call, token, "marketing", granted=True, policy_version="2026-01", channel="portal")
+    assert granted.status == 200
+    assert {"purpose", "granted", "policy_version", "channel", "recorded_at", "receipt_id"} <= set(granted.body)
+    withdrawn = _put(call, token, "marketing", granted=False, policy_version="2026-01", channel="whatsapp")
+    assert withdrawn.status == 200 and withdrawn.body["granted"] is False
+
+    current = call("ApiFunction", "GET", "/v1/consents", headers=bearer(token))
+    assert current.status == 200
+    assert [(c["purpose"], c["granted"], c["channel"]) for c in current.body["consents"]] == [
+        ("marketing", False, "whatsapp")
+    ]
+    history = call(
+        "ApiFunction",
+        "GET",
+        "/v1/consents/marketing/history",
+        route="/v1/consents/{purpose}/history",
+        headers=bearer(token),
+    )
+    assert history.status == 200
+    assert [(e["granted"], e["channel"]) for e in history.body["events"]] == [(True, "portal"), (False, "whatsapp")]
+    assert history.body["events"][0]["receipt_id"] == granted.body["receipt_id"]
+
+
+def test_purposes_are_listed_with_texts_in_three_languages(call):
+    answer = call("ApiFunction", "GET", "/v1/purposes")
+    assert answer.status == 200
+    marketing = next(p for p in answer.body["purposes"] if p["purpose"] == "marketing")
+    assert set(marketing["description"]) == {"es", "pt", "en"}
+    assert marketing["legal_basis"] == "consent" and marketing["policy_version"]
+
+
+@pytest.mark.parametrize(
+    ("purpose", "body"),
+    [
+        ("telepathy", {"granted": True, "policy_version": "2026-01", "channel": "portal"}),
+        ("marketing", {"granted": True, "policy_version": "1999-01", "channel": "portal"}),
+        ("marketing", {"granted": True, "policy_version": "2025-06", "channel": "portal"}),  # superseded
+        ("marketing", {"granted": "yes", "policy_version": "2026-01", "channel": "portal"}),
+        ("marketing", {"granted": True, "policy_version": "2026-01", "channel": "fax"}),
+        ("marketing", {"granted": True, "channel": "portal"}),
+    ],
+)
+def test_bad_consent_is_422_and_records_nothing(call, subject, embedded_aws, purpose, body):
+    answer = call(
+        "ApiFunction",
+        "PUT",
+        f"/v1/consents/{purpose}",
+        route=PURPOSE_ROUTE,
+        body=body,
+        headers=bearer(subject["access_token"]),
+    )
+    assert answer.status == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert not [i for i in items(embedded_aws, "consents_table") if i["subject_id"] == subject["subject_id"]]
+
+
+def test_withdrawal_under_a_previous_policy_version_is_accepted(call, subject):
+    answer = _put(call, subject["access_token"], "marketing", granted=False, policy_version="2025-06", channel="email")
+    assert answer.status == 200 and answer.body["granted"] is False
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Basic abc"])
+def test_consent_without_a_valid_token_is_401_even_with_a_bad_body(call, embedded_aws, header):
+    before = len(items(embedded_aws, "consents_table"))
+    headers = {"authorization": header} if header else {}
+    answer = call(
+        "ApiFunction", "PUT", "/v1/consents/marketing", route=PURPOSE_ROUTE, raw_body="{oops", headers=headers
+    )
+    assert answer.status == 401
+    assert call("ApiFunction", "GET", "/v1/consents", headers=headers).status == 401
+    assert len(items(embedded_aws, "consents_table")) == before
+
+
+def test_a_subject_sees_only_its_own_consents(call, outbox):
+    ana = verify(call, outbox, "ana.only@example.com")
+    bob = verify(call, outbox, "bob.only@example.com")
+    assert (
+        _put(call, ana["access_token"], "analytics", granted=True, policy_version="2026-01", channel="portal").status
+        == 200
+    )
+    bobs = call("ApiFunction", "GET", "/v1/consents", headers=bearer(bob["access_token"]))
+    assert bobs.body["consents"] == []
+
+
+def test_unknown_purpose_history_is_404(call, subject):
+    answer = call(
+        "ApiFunction",
+        "GET",
+        "/v1/consents/telepathy/history",
+        route="/v1/consents/{purpose}/history",
+        headers=bearer(subject["access_token"]),
+    )
+    assert answer.status == 404
+
+
+def _ledger_table(embedded_aws):
+    return boto3.resource("dynamodb", endpoint_url=embedded_aws.moto_url).Table(
+        embedded_aws.function_env("ApiFunction")["CONSENTS_TABLE"]
+    )
+
+
+def _three_events(call, subject):
+    for granted in (True, False, True):
+        assert (
+            _put(
+                call, subject["access_token"], "marketing", granted=granted, policy_version="2026-01", channel="portal"
+            ).status
+            == 200
+        )
+
+
+def test_an_intact_ledger_verifies(call, subject, use_function):
+    _three_events(call, subject)
+    use_function("ApiFunction")
+    report = consent.verify_ledger(subject["subject_id"])
+    assert report.ok and report.events == 3
+
+
+def test_editing_a_stored_consent_event_is_detected(call, subject, embedded_aws, use_function):
+    _three_events(call, subject)
+    _ledger_table(embedded_aws).update_item(
+        Key={"subject_id": subject["subject_id"], "sk": "EVENT#0000000002"},
+        UpdateExpression="SET granted = :yes",
+        ExpressionAttributeValues={":yes": True},
+    )
+    use_function("ApiFunction")
+    report = consent.verify_ledger(subject["subject_id"])
+    assert not report.ok and report.broken_at == 2
+
+
+def test_deleting_a_consent_event_is_detected(call, subject, embedded_aws, use_function):
+    _three_events(call, subject)
+    for sk in ("EVENT#0000000003", "EVENT#0000000002"):
+        _ledger_table(embedded_aws).delete_item(Key={"subject_id": subject["subject_id"], "sk": sk})
+        use_function("ApiFunction")
+        assert not consent.verify_ledger(subject["subject_id"]).ok
+
+
+def test_concurrent_consent_changes_keep_one_unbroken_chain(call, subject, use_function):
+    use_function("ApiFunction")
+    from habeas import audit
+
+    actor = audit.Actor(id=subject["subject_id"], role="subject")
+
+    def change(i):
+        return consent.record_consent(
+            subject["subject_id"],
+            "analytics",
+            granted=i % 2 == 0,
+            policy_version="2026-01",
+            channel="portal",
+            locale="en",
+            actor=actor,
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        receipts = list(pool.map(change, range(8)))
+    assert len({r["receipt_id"] for r in receipts}) == 8
+    report = consent.verify_ledger(subject["subject_id"])
+    assert report.ok and report.events == 8
+
+
+def test_consent_changes_are_audited_without_personal_data(call, subject, embedded_aws, use_function):
+    _three_events(call, subject)
+    use_function("ApiFunction")
+    from habeas import audit
+
+    entries = list(audit.entries(subject["subject_id"], newest_first=False))
+    actions = [e["action"] for e in entries]
+    assert actions[0] in ("subject.created", "subject.verified")
+    assert actions[-3:] == ["consent.granted", "consent.withdrawn", "consent.granted"]
+    assert "@" not in json.dumps(entries, default=str)
+    assert audit.verify(subject["subject_id"]).ok
