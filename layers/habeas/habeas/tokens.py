@@ -14,7 +14,7 @@ import jwt
 
 from habeas import clock
 from habeas.config import get_settings
-from habeas.errors import Unauthorized
+from habeas.errors import Forbidden, Unauthorized
 from habeas.secrets import secret_bytes
 
 SUBJECT_AUDIENCE = "habeas:subject"
@@ -110,13 +110,19 @@ def staff_jwks_url(issuer: str) -> str:
 
 @functools.cache
 def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5)
+    headers = {}
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        # An embedded AWS routes requests by the credential scope of their Authorization header.
+        region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential=local/20260101/{region}/cognito-idp/aws4_request, "
+            "SignedHeaders=host, Signature=local"
+        )
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5, headers=headers)
 
 
 def verify_staff_token(authorization: str | None) -> StaffPrincipal:
     """The staff member of a valid user-pool token with at least one Habeas role; else 401/403."""
-    from habeas.errors import Forbidden
-
     settings = get_settings()
     issuer = settings.require("staff_token_issuer")
     token = bearer(authorization)
