@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     secret_cache_seconds: int = 300
 
+    # Messaging channels (webhook and worker).
+    conversations_table: str | None = None
+    inbound_queue_url: str | None = None
+    channel_receipt_ttl_seconds: int = Field(8 * 24 * 3600, ge=3600, le=30 * 24 * 3600)
+    channel_message_retention_days: int = Field(90, ge=1, le=3650)
+    channel_keep_original_text: bool = False
+    channel_original_retention_days: int = Field(7, ge=1, le=30)
+    channel_confirmation_ttl_seconds: int = Field(600, ge=60, le=24 * 3600)
+
     def require(self, name: str) -> str:
         """The value of setting ``name``, or a ConfigurationError naming its variable."""
         value = getattr(self, name)

@@ -17,7 +17,8 @@ import phonenumbers
 from habeas.errors import Unprocessable
 from habeas.secrets import secret_bytes
 
-IdentifierKind = Literal["email", "phone"]
+# instagram: a platform-scoped user id; whatsapp: a WhatsApp user id that is not a valid phone number.
+IdentifierKind = Literal["email", "phone", "instagram", "whatsapp"]
 
 # Deliberately permissive on the local part (RFC 5322 allows much); strict on shape and length.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
