@@ -96,7 +96,8 @@ class Keyring:
         self.table_name = table_name
         self.kms_key_id = kms_key_id
         self.deployment = deployment
-        self.cache = cache or KeyCache()
+        # Not `cache or ...`: an empty KeyCache has len 0 and is falsy.
+        self.cache = cache if cache is not None else KeyCache()
         self._kms = kms
         self._dynamodb = dynamodb
         self._now = now
