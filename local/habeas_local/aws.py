@@ -38,15 +38,17 @@ LOCAL_SECRET_SEEDS: dict[str, dict[str, str]] = {
 }
 
 # Created by moto's CloudFormation from the translated template.
-STACK_TYPES = frozenset({
-    "AWS::DynamoDB::Table",
-    "AWS::KMS::Key",
-    "AWS::KMS::Alias",
-    "AWS::S3::Bucket",
-    "AWS::SQS::Queue",
-    "AWS::SNS::Topic",
-    "AWS::Logs::LogGroup",
-})
+STACK_TYPES = frozenset(
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::Logs::LogGroup",
+    }
+)
 # Created here through the service APIs (moto's CloudFormation skips or breaks on them).
 API_TYPES = (
     "AWS::SecretsManager::Secret",
@@ -66,7 +68,7 @@ def parameters_from_env(environ: dict[str, str] | None = None) -> dict[str, str]
     """Template parameter overrides from ``HABEAS_PARAM_<Name>`` environment variables."""
     environ = os.environ if environ is None else environ
     prefix = "HABEAS_PARAM_"
-    return {key[len(prefix):]: value for key, value in environ.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in environ.items() if key.startswith(prefix)}
 
 
 class EmbeddedAws:
@@ -226,7 +228,9 @@ class EmbeddedAws:
         elif kind == "AWS::SQS::Queue":
             url = self._client("sqs").get_queue_url(QueueName=physical.rsplit("/", 1)[-1])["QueueUrl"]
             arn = self._client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-            value = {"Arn": arn["QueueArn"], "QueueName": physical.rsplit("/", 1)[-1], "QueueUrl": physical}.get(attribute)
+            value = {"Arn": arn["QueueArn"], "QueueName": physical.rsplit("/", 1)[-1], "QueueUrl": physical}.get(
+                attribute
+            )
         elif kind == "AWS::SNS::Topic":
             value = {"TopicArn": physical, "TopicName": physical.rsplit(":", 1)[-1]}.get(attribute)
         elif kind == "AWS::S3::Bucket":
@@ -355,9 +359,7 @@ class EmbeddedAws:
                     self.physical_ids[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
 
     def _create_through_apis(self, resources: dict[str, Any]) -> None:
-        pending = [
-            logical_id for kind in API_TYPES for logical_id, r in resources.items() if r["Type"] == kind
-        ]
+        pending = [logical_id for kind in API_TYPES for logical_id, r in resources.items() if r["Type"] == kind]
         creators = {
             "AWS::SecretsManager::Secret": self._create_secret,
             "AWS::Cognito::UserPool": self._create_user_pool,
@@ -382,8 +384,14 @@ class EmbeddedAws:
             options = {
                 key: generate[key]
                 for key in (
-                    "PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
-                    "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType",
+                    "PasswordLength",
+                    "ExcludeCharacters",
+                    "ExcludeNumbers",
+                    "ExcludePunctuation",
+                    "ExcludeUppercase",
+                    "ExcludeLowercase",
+                    "IncludeSpace",
+                    "RequireEachIncludedType",
                 )
                 if key in generate
             }
@@ -411,8 +419,14 @@ class EmbeddedAws:
             request["Tags"] = properties["Tags"]
         return secrets.create_secret(**request)["ARN"]
 
-    def _call_with_properties(self, service: str, operation: str, properties: dict[str, Any],
-                              renames: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    def _call_with_properties(
+        self,
+        service: str,
+        operation: str,
+        properties: dict[str, Any],
+        renames: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Call ``operation`` with the template properties its input shape accepts."""
         client = self._client(service)
         model = client.meta.service_model.operation_model(operation)

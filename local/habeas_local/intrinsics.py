@@ -70,7 +70,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref" or key.startswith("Fn::") or key == "Condition":
                 return self._function(key, argument, where)
         resolved = {key: self._resolve(item, where) for key, item in value.items()}
@@ -201,7 +201,7 @@ class Resolver:
             return expression == "true"
         if not (isinstance(expression, dict) and len(expression) == 1):
             raise IntrinsicError(f"{where}: not a condition: {expression!r}")
-        (key, argument), = expression.items()
+        ((key, argument),) = expression.items()
         if key == "Condition":
             return self.condition(argument, where)
         if key == "Fn::Equals":
