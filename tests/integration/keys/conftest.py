@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,9 +38,14 @@ def _plain_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
 _TemplateLoader.add_multi_constructor("!", _plain_tag)
 
 
+@functools.cache
+def _template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506
+
+
 def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> str:
     """Create a table with the key schema and indexes the template gives ``logical_id``."""
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506
+    template = _template()
     properties = template["Resources"][logical_id]["Properties"]
     kwargs = {k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode") if k in properties}
     if "GlobalSecondaryIndexes" in properties:
@@ -86,6 +92,7 @@ class KeysEnv:
     data_table: str
     clock: FakeClock
     calls: KmsCalls
+    resource: Any = None
 
     def keyring(self, *, max_entries: int = 1000, max_age_seconds: float = 300, **overrides: Any) -> Keyring:
         """A keyring as one warm container would hold it (its own cache), on the shared KMS client."""
@@ -114,7 +121,7 @@ class KeysEnv:
             key_attributes=["subject_id", "sk"],
             encrypted_attributes=["body", "sender_name"],
         )
-        boto3.resource("dynamodb").Table(self.data_table).put_item(Item=item)
+        self.resource.Table(self.data_table).put_item(Item=item)
         return item
 
     def read_message(self, cipher: FieldCipher, subject_id: str, sk: str) -> dict:
@@ -132,7 +139,7 @@ class KeysEnv:
         )
 
     def keyring_items(self, subject_id: str) -> list[dict]:
-        table = boto3.resource("dynamodb").Table(self.keyring_table)
+        table = self.resource.Table(self.keyring_table)
         return table.query(
             KeyConditionExpression="subject_id = :s", ExpressionAttributeValues={":s": subject_id}, ConsistentRead=True
         )["Items"]
@@ -158,6 +165,7 @@ def keys_env(monkeypatch) -> Any:
             data_table=create_table_from_template(dynamodb, "ConversationsTable", "conversations"),
             clock=FakeClock(),
             calls=calls,
+            resource=boto3.resource("dynamodb"),
         )
         calls.clear()
         yield env

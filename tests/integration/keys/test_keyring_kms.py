@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -50,7 +49,7 @@ def test_wrapped_key_is_bound_to_subject_and_deployment_by_the_encryption_contex
 def test_wrapped_key_copied_to_another_subject_does_not_unwrap(keys_env):
     keys_env.keyring().current_key("sub_a")
     [item] = keys_env.keyring_items("sub_a")
-    table = boto3.resource("dynamodb").Table(keys_env.keyring_table)
+    table = keys_env.resource.Table(keys_env.keyring_table)
     table.put_item(Item={**item, "subject_id": "sub_b"})
 
     with pytest.raises(WrappedKeyInvalid):

@@ -218,11 +218,11 @@ def due_subjects(
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def run_scheduled_rotation(remaining_ms: Callable[[], int] | None = None, *, margin_ms: int = 30_000) -> dict[str, Any]:
+def run_scheduled_rotation(remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """The scheduled job: rotate due subjects of this deployment until the Lambda deadline is near.
 
     Settings: KEYRING_TABLE, KMS_KEY_ARN, HABEAS_DEPLOYMENT, ENCRYPTED_FIELD_STORES, KEY_MAX_AGE_DAYS,
-    KEY_CACHE_MAX_AGE_SECONDS, KEY_ROTATION_BATCH_SIZE. Returns the report as a dict.
+    KEY_CACHE_MAX_AGE_SECONDS, KEY_ROTATION_BATCH_SIZE, KEY_ROTATION_STOP_MARGIN_MS. Returns the report as a dict.
     """
     settings = get_key_settings()
     keyring = default_keyring()
@@ -232,6 +232,7 @@ def run_scheduled_rotation(remaining_ms: Callable[[], int] | None = None, *, mar
     rotator = Rotator(
         keyring, stores, max_age=max_age, batch_size=settings.key_rotation_batch_size, wrapping_key_arn=wrapping_key_arn
     )
+    margin_ms = settings.key_rotation_stop_margin_ms
     should_stop = (lambda: remaining_ms() < margin_ms) if remaining_ms else (lambda: False)
     report = rotator.rotate(
         due_subjects(

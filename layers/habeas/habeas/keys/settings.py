@@ -19,6 +19,8 @@ class KeySettings(BaseSettings):
     key_max_age_days: float = Field(90, gt=0)
     # Items re-encrypted per DynamoDB page while rotating one subject.
     key_rotation_batch_size: int = Field(100, ge=1, le=1000)
+    # The scheduled run starts no new subject once less than this is left before the Lambda timeout.
+    key_rotation_stop_margin_ms: int = Field(30_000, ge=0)
     # JSON list of field stores (see habeas.keys.stores.stores_from_json); the data map will own this.
     encrypted_field_stores: str | None = None
 
