@@ -272,3 +272,35 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
             for m in messages
         ]
     }
+
+
+@pytest.fixture(autouse=True)
+def pii_engine(monkeypatch) -> None:
+    """habeas.pii when it is installed; until then a stand-in that redacts e-mail addresses only."""
+    try:
+        import habeas.pii  # noqa: F401
+    except ImportError:
+        import re
+        import sys
+        from types import ModuleType, SimpleNamespace
+
+        stand_in = ModuleType("habeas.pii")
+
+        def redact(text: str, **_: Any) -> Any:
+            spans = [{"start": m.start(), "end": m.end(), "type": "email"} for m in re.finditer(r"\S+@\S+", text)]
+            return SimpleNamespace(text=re.sub(r"\S+@\S+", "[EMAIL]", text), spans=spans)
+
+        stand_in.redact = redact  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "habeas.pii", stand_in)
+
+
+@pytest.fixture
+def say(post_webhook, run_worker) -> Callable[..., dict[str, Any]]:
+    """A subject writes: the webhook accepts the delivery and the worker processes the queue."""
+
+    def send(platform: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = post_webhook(platform, payload)
+        assert answer.status == 200, answer.body
+        return run_worker()
+
+    return send
