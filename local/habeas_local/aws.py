@@ -8,15 +8,19 @@ API Gateway, event source mappings and layers are the runtime's business, not th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import threading
+import time
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import boto3
+import jwt
 from botocore.config import Config
 
 from habeas_local.intrinsics import IntrinsicError, Resolver
@@ -24,7 +28,8 @@ from habeas_local.template import SamTemplate, load_template
 
 log = logging.getLogger("habeas_local")
 
-ACCOUNT_ID = "123456789012"  # moto's default account
+ACCOUNT_ID = "123456789012"
+STAFF_TOKEN_TTL = 3600  # Cognito id tokens last an hour (the template's IdTokenValidity)  # moto's default account
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "habeas-local",
     "AWS_SECRET_ACCESS_KEY": "habeas-local",  # noqa: S105 - moto accepts any credentials
@@ -69,6 +74,15 @@ def parameters_from_env(environ: dict[str, str] | None = None) -> dict[str, str]
     environ = os.environ if environ is None else environ
     prefix = "HABEAS_PARAM_"
     return {key[len(prefix) :]: value for key, value in environ.items() if key.startswith(prefix)}
+
+
+@functools.cache
+def _cognito_signing_key() -> tuple[Any, str]:
+    """moto's Cognito signing key (the private half of the JWKS moto serves for every pool) and its kid."""
+    from moto.utilities.utils import load_resource
+
+    private_jwk = load_resource("cognitoidp/resources/jwks-private.json")
+    return jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(private_jwk)), private_jwk.get("kid", "dummy")
 
 
 class EmbeddedAws:
@@ -487,6 +501,70 @@ class EmbeddedAws:
             ses.verify_email_identity(EmailAddress=sender)
             if "@" in sender:
                 ses.verify_domain_identity(Domain=sender.split("@", 1)[1])
+
+    # ------------------------------------------------------------------ staff tokens
+    def staff_pool(self) -> tuple[str, str]:
+        """The template's user pool id and the app client id its tokens are issued to.
+
+        The first ``AWS::Cognito::UserPool`` of the template, and its first ``UserPoolClient``.
+        """
+        pools = self.logical_ids("AWS::Cognito::UserPool")
+        if not pools:
+            raise LookupError(f"{self.template_path} has no AWS::Cognito::UserPool")
+        pool_id = self.ref(pools[0])
+        client_ids = self.client("cognito-idp").list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
+        clients = [c["ClientId"] for c in client_ids["UserPoolClients"]]
+        if not clients:
+            raise LookupError(f"user pool {pools[0]} has no app client")
+        return pool_id, clients[0]
+
+    def staff_token(
+        self,
+        sub: str,
+        groups: list[str] | tuple[str, ...] = (),
+        *,
+        email: str | None = None,
+        expires_in: int = STAFF_TOKEN_TTL,
+        expired: bool = False,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> str:
+        """An id token shaped like the one the template's user pool issues (RS256, ``kid``).
+
+        Signed with moto's own Cognito key, so the JWKS that moto serves for the pool verifies it.
+        ``expired``, ``audience`` and ``issuer`` make deliberately bad tokens for tests.
+        """
+        pool_id, client_id = self.staff_pool()
+        key, kid = _cognito_signing_key()
+        now = int(time.time())
+        issued = now - expires_in - 60 if expired else now
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iss": issuer or f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}",
+            "aud": audience or client_id,
+            "token_use": "id",
+            "cognito:username": sub,
+            "cognito:groups": list(groups),
+            "auth_time": issued,
+            "iat": issued,
+            "exp": issued + expires_in,
+            "jti": str(uuid.uuid4()),
+            "origin_jti": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+        }
+        if email:
+            claims["email"] = email
+            claims["email_verified"] = True
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+    def jwks_url(self, issuer: str) -> str:
+        """Where the embedded AWS serves a Cognito issuer's keys.
+
+        ``https://cognito-idp.<region>.amazonaws.com/<pool id>`` → ``<moto url>/<pool id>/.well-known/jwks.json``,
+        the rule ``habeas.tokens.staff_jwks_url`` applies when ``AWS_ENDPOINT_URL`` is set.
+        """
+        pool_id = issuer.rstrip("/").rsplit("/", 1)[-1]
+        return f"{self.moto_url}/{pool_id}/.well-known/jwks.json"
 
     # ------------------------------------------------------------------ summaries
     def summary(self) -> str:

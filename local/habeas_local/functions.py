@@ -9,6 +9,7 @@ the runtime's own environment leaks in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -159,10 +160,8 @@ class FunctionWorker:
             process = self._process
             if process is not None and process.poll() is None and process.stdin:
                 process.stdin.close()
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    pass
             self._discard()
 
     def _read_line(self, deadline: float) -> dict[str, Any] | None:

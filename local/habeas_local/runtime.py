@@ -7,25 +7,19 @@ import logging
 import os
 import secrets
 import threading
-import time
-import uuid
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import jwt
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from habeas_local.aws import EmbeddedAws
+from habeas_local.aws import STAFF_TOKEN_TTL, EmbeddedAws
 from habeas_local.functions import FunctionError, FunctionPool
 from habeas_local.gateway import Gateway, Route, _json, _problem
 from habeas_local.outbox import Outbox
-from habeas_local.sources import Schedule, SqsPoller, Source, StreamPoller, TtlLedger, TtlReaper
+from habeas_local.sources import Schedule, Source, SqsPoller, StreamPoller, TtlLedger, TtlReaper
 
 log = logging.getLogger("habeas_local")
-
-STAFF_TOKEN_TTL = 3600  # Cognito's id tokens last an hour (the template's IdTokenValidity: 1 h)
 
 
 class LocalRuntime:
@@ -182,64 +176,14 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ staff tokens
     def jwks_url(self, issuer: str) -> str:
-        """Where a Cognito issuer's keys are served by the embedded AWS.
-
-        ``https://cognito-idp.<region>.amazonaws.com/<pool id>`` → ``<moto url>/<pool id>/.well-known/jwks.json``
-        (the same rule ``habeas.tokens.staff_jwks_url`` applies when AWS_ENDPOINT_URL is set).
-        """
-        pool_id = issuer.rstrip("/").rsplit("/", 1)[-1]
-        return f"{self.moto_url}/{pool_id}/.well-known/jwks.json"
-
-    @cached_property
-    def _staff_pool(self) -> tuple[str, str]:
-        """The user pool whose tokens an authorizer accepts, and its app client id."""
-        pools = [self.aws.ref(p) for p in self.aws.logical_ids("AWS::Cognito::UserPool")]
-        if not pools:
-            raise LookupError("the template has no AWS::Cognito::UserPool")
-        for route in self.gateway.routes:
-            authorizer = route.authorizer
-            if authorizer and authorizer.issuer.rsplit("/", 1)[-1] in pools and authorizer.audience:
-                return authorizer.issuer.rsplit("/", 1)[-1], authorizer.audience[0]
-        pool = pools[0]
-        clients = self.aws.client("cognito-idp").list_user_pool_clients(UserPoolId=pool, MaxResults=60)
-        client_ids = [c["ClientId"] for c in clients["UserPoolClients"]]
-        if not client_ids:
-            raise LookupError(f"user pool {pool} has no app client")
-        return pool, client_ids[0]
-
-    @cached_property
-    def _signing_key(self) -> tuple[Any, str]:
-        """moto's Cognito signing key (the private half of the JWKS moto serves) and its kid."""
-        from moto.utilities.utils import load_resource
-
-        private_jwk = load_resource("cognitoidp/resources/jwks-private.json")
-        return jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(private_jwk)), private_jwk.get("kid", "dummy")
+        """Where the embedded AWS serves a Cognito issuer's keys (see EmbeddedAws.jwks_url)."""
+        return self.aws.jwks_url(issuer)
 
     def issue_staff_token(
         self, sub: str, groups: list[str], email: str | None = None, expires_in: int = STAFF_TOKEN_TTL
     ) -> str:
-        """An id token shaped like the one the template's user pool issues, signed with moto's pool key."""
-        pool_id, client_id = self._staff_pool
-        key, kid = self._signing_key
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "sub": sub,
-            "iss": f"https://cognito-idp.{self.aws.region}.amazonaws.com/{pool_id}",
-            "aud": client_id,
-            "token_use": "id",
-            "cognito:username": sub,
-            "cognito:groups": list(groups),
-            "auth_time": now,
-            "iat": now,
-            "exp": now + expires_in,
-            "jti": str(uuid.uuid4()),
-            "origin_jti": str(uuid.uuid4()),
-            "event_id": str(uuid.uuid4()),
-        }
-        if email:
-            claims["email"] = email
-            claims["email_verified"] = True
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+        """What the template's user pool would issue to a member of staff (see EmbeddedAws.staff_token)."""
+        return self.aws.staff_token(sub, groups, email=email, expires_in=expires_in)
 
     # ------------------------------------------------------------------ /local/ endpoints
     def local_endpoint(self, request: Request) -> Response:
