@@ -108,7 +108,8 @@ class Keywords:
             return regional or "en"
         if regional in match.languages:
             return regional
-        return match.languages[0]
+        # A keyword shared by several languages (STOP) from an unknown country: English is the fallback.
+        return "en" if len(match.languages) > 1 and "en" in match.languages else match.languages[0]
 
     def region_language(self, region: str | None) -> Language | None:
         """The language of a country (ISO 3166 alpha-2), if it is es or pt."""
