@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Language = Literal["es", "pt", "en"]
 Intent = Literal["opt_out", "erasure", "access", "confirm", "cancel"]
 LANGUAGES: tuple[Language, ...] = ("es", "pt", "en")
-_NOT_WORD = re.compile(r"[^\w]+")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def fold(text: str) -> str:
     """Lower case, no accents, punctuation as spaces, single spaces, trimmed."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NOT_WORD.sub(" ", plain).replace("_", " ").strip()
+    return _NOT_WORD.sub(" ", plain).strip()
 
 
 class _Config(BaseModel):
