@@ -66,15 +66,18 @@ def test_other_deployment_cannot_unwrap_this_deployments_keys(keys_env):
 def test_first_key_creation_is_race_safe_the_loser_uses_the_winners_key(keys_env, monkeypatch):
     winner, loser = keys_env.keyring(), keys_env.keyring()
     # GIVEN the loser read the keyring before the winner wrote version 1 (a stale, empty view)
-    stale_reads = iter([[]])
+    stale_reads = [[]]
     real_query = loser._query
-    monkeypatch.setattr(loser, "_query", lambda subject_id: next(stale_reads, None) or real_query(subject_id))
+    monkeypatch.setattr(
+        loser, "_query", lambda subject_id: stale_reads.pop() if stale_reads else real_query(subject_id)
+    )
     original = winner.current_key("sub_a")
 
     # WHEN the loser creates "the first key" too
     raced = loser.current_key("sub_a")
 
     # THEN its conditional put failed and it took the stored key: one version, one plaintext
+    assert stale_reads == [] and keys_env.calls == {"GenerateDataKey": 2, "Decrypt": 1}
     assert raced.plaintext == original.plaintext and raced.version == 1
     assert len(keys_env.keyring_items("sub_a")) == 1
 
