@@ -80,8 +80,7 @@ class OriginalVault(Protocol):
 
 def keys_vault(subject_id: str, table: str, item_key: dict[str, str], text: str) -> str:
     """Encrypt under the subject's data key (habeas.keys), bound to the item and attribute it is stored in."""
-    from habeas.keys.cipher import FieldCipher
-    from habeas.keys.keyring import default_keyring
+    from habeas.keys import FieldCipher, default_keyring
 
     return FieldCipher(default_keyring()).encrypt(
         subject_id, text, table=table, item_key=item_key, attribute="original_text"
