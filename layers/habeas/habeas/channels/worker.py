@@ -9,6 +9,7 @@ read) are dropped: they concern our own outbound messages and update nothing per
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,9 @@ def pii_redactor(text: str, region: str | None) -> Redaction:
     """habeas.pii's engine; the region (ISO country of the sender's phone) selects national id formats."""
     from habeas.pii import redact
 
-    result = redact(text, region=region)
+    # Pass the region only if the engine takes one (its signature was still settling when this was written).
+    accepts_region = "region" in inspect.signature(redact).parameters
+    result = redact(text, region=region) if accepts_region else redact(text)
     spans = getattr(result, "spans", ())
     kinds = {span["type"] if isinstance(span, dict) else span.type for span in spans}
     return Redaction(text=result.text, types=tuple(sorted(kinds)))
