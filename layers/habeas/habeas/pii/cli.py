@@ -1,0 +1,77 @@
+"""The contract's command line: JSON lines in, one redaction per line out.
+
+Input lines are ``{"text": "...", "lang": "es"|"pt"|"en"}`` (``lang`` optional). Each gets exactly one
+output line, ``{"text": "<redacted>", "spans": [{"start", "end", "type"}]}``; a line that cannot be
+read gets ``{"text": "", "spans": [], "error": "..."}`` instead, so one bad line never stops the
+stream. Neither output nor standard error ever carries input text. The exit status is non-zero
+only when reading or writing fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from typing import BinaryIO
+
+from habeas.pii.engine import redact
+
+_EXPECTED = 'expected a JSON object {"text": string, "lang": "es"|"pt"|"en" (optional)}'
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"text": "", "spans": [], "error": message}).encode() + b"\n"
+
+
+def _one(line: bytes) -> bytes:
+    """The output line for one input line (never raises for bad input)."""
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return _error("invalid JSON or UTF-8: " + _EXPECTED)
+    if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        return _error(_EXPECTED)
+    lang = message.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        return _error(_EXPECTED)
+    try:
+        result = redact(message["text"], lang=lang)
+    except Exception as error:  # noqa: BLE001 - one message must not stop the stream
+        # The exception's type only: its message could quote the input.
+        sys.stderr.write(f"habeas.pii: internal error ({type(error).__name__}) on one line\n")
+        return _error("internal error")
+    out = {"text": result.text, "spans": [span.to_dict() for span in result.spans]}
+    return json.dumps(out, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+
+
+def _is_regular_file(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def run(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """Redact every line of ``stdin`` onto ``stdout``; 0 on success, 1 if I/O fails."""
+    # Reading a file (a batch): let the output buffer fill. Reading a pipe or terminal: answer each
+    # line as it comes, since the writer may be waiting for it.
+    interactive = not _is_regular_file(stdin)
+    try:
+        for line in stdin:
+            if not line.strip():
+                stdout.write(_error("empty line: " + _EXPECTED))
+            else:
+                stdout.write(_one(line))
+            if interactive:
+                stdout.flush()
+        stdout.flush()
+    except OSError as error:
+        sys.stderr.write(f"habeas.pii: I/O error ({type(error).__name__})\n")
+        return 1
+    return 0
+
+
+def main() -> int:
+    """Entry point of ``python -m habeas.pii``."""
+    return run(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,257 @@
+"""Candidate finders: one precompiled regex per format, then a check digit or context to confirm.
+
+Each finder yields ``(start, end, type, strength)``. Strength orders overlapping candidates:
+
+* STRONG: a distinctive format confirmed by a check digit or range (a Luhn-valid card in an issuer
+  range, a formatted CPF, an IBAN, an e-mail address, an IP address);
+* MEDIUM: a bare number that passes a check digit, or a phone valid in a numbering plan; dropped
+  when the words around it say it is an order, tracking or protocol number or an amount;
+* WEAK: a number with no check digit (Argentine DNI, Colombian cédula, bare SSN), kept only when a
+  context word names the document.
+
+All regexes refuse to start or end inside a longer token (a letter, digit, decimal point or slash
+next to the match), so "R$1.234,56", "2024-05-12" or "PED-2024-12345" never yield a sub-match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+
+from habeas.pii import checksums as cs
+from habeas.pii import phones
+from habeas.pii.context import ID, MONEY, NEG, PHONE
+
+STRONG, MEDIUM, WEAK = 3, 2, 1
+
+Candidate = tuple[int, int, str, int]
+ContextFn = Callable[[int, int], str | None]
+
+_L = r"(?<![\w.,/+@#$€-])"  # left edge: not inside a word, number, amount or reference
+_R = r"(?![\w@]|[.,/-]?\d)"  # right edge: not followed by more of a number
+
+_EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])")
+_CARD = re.compile(
+    _L + r"(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    r"(?![\w@/]|[.,-]?\d|[ -]\d{4})"
+)
+_CPF = re.compile(_L + r"\d{3}(\.?)\d{3}\1\d{3}-?\d{2}" + _R)
+_CNPJ = re.compile(_L + r"\d{2}(\.?)\d{3}\1\d{3}/?\d{4}-?\d{2}" + _R)
+_DNI_ES = re.compile(_L + r"(\d{8})([ -]?)([A-Za-z])(?!\w)")
+_NIE = re.compile(r"(?<![\w-])([XYZxyz])[ -]?(\d{7})[ -]?([A-Za-z])(?!\w)")
+_RUT = re.compile(_L + r"(?:(\d{1,2}\.\d{3}\.\d{3})|(\d{7,8}))(-?)([\dkK])" + _R)
+_DOTTED_ID = re.compile(_L + r"\d{1,2}\.\d{3}\.\d{3}(?![\w@]|[.,/-]?\w)")
+_CUIT = re.compile(_L + r"(2[03-7]|3[034])([- ]?)(\d{8})\2(\d)" + _R)
+_SSN = re.compile(_L + r"(\d{3})([- ])(\d{2})\2(\d{4})" + _R)
+_CURP = re.compile(r"(?<!\w)[A-Za-z]{4}\d{6}[HMXhmx][A-Za-z]{5}[A-Za-z\d]\d(?!\w)")
+_RFC = re.compile(r"(?<![\w&])[A-Za-zÑñ&]{3,4}\d{6}[A-Za-z\d]{3}(?!\w)")
+_IBAN = re.compile(r"(?<!\w)[A-Za-z]{2}\d{2}(?: ?[A-Za-z\d]){11,32}")
+_IPV4 = re.compile(
+    r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"
+)
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+# Digit groups joined by one separator, with an optional +/00 and area code in parentheses. Each
+# group is maximal and separators are mandatory between groups, so matching stays linear.
+_PHONE = re.compile(r"(?<![\w.,/+@#$€-])(?:\+ ?)?(?:\(\d{1,4}\) ?)?\d+(?:(?:[ .-]| ?\(\d{1,4}\) ?)\d+)*" + _R)
+_BARE = re.compile(_L + r"\d{6,11}" + _R)
+_DATE = re.compile(r"\d{1,4}([-./])\d{1,2}\1\d{2,4}")
+# Written like a document (RUT, AR DNI, CPF with dots): if its check digit failed it is a reference, not a phone.
+_ID_SHAPE = re.compile(r"\d{1,2}\.\d{3}\.\d{3}(?:-\d)?|\d{3}\.\d{3}\.\d{3}-\d{2}")
+_NOT_DIGIT = re.compile(r"\D")
+
+
+def _digits(value: str) -> str:
+    return _NOT_DIGIT.sub("", value)
+
+
+def emails(text: str) -> Iterator[Candidate]:
+    """E-mail addresses (local part, @, a domain with a letter TLD)."""
+    if "@" not in text:
+        return
+    for m in _EMAIL.finditer(text):
+        yield m.start(), m.end(), "email", STRONG
+
+
+def cards(text: str) -> Iterator[Candidate]:
+    """Payment card numbers: 13-19 digits, Luhn-valid, in a card network's issuer range."""
+    for m in _CARD.finditer(text):
+        digits = _digits(m.group())
+        if cs.card_issuer_ok(digits) and cs.luhn_ok(digits):
+            yield m.start(), m.end(), "card", STRONG
+
+
+def ibans(text: str) -> Iterator[Candidate]:
+    """IBANs, grouped or compact; the regex runs long and the valid length is cut back to."""
+    for m in _IBAN.finditer(text):
+        raw = m.group()
+        # positions in ``raw`` of each alphanumeric character, to map a compact length back to an end
+        ends = [i + 1 for i, ch in enumerate(raw) if ch != " "]
+        compact = raw.replace(" ", "").upper()
+        for length in range(min(len(compact), 34), 14, -1):
+            end = ends[length - 1]
+            if end < len(raw) and raw[end] != " ":
+                continue  # would cut through a group
+            if cs.mod97_ok(compact[:length]):
+                if cs.iban_ok(compact[:length]):
+                    yield m.start(), m.start() + end, "iban", STRONG
+                break
+
+
+def brazil(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """CPF and CNPJ, formatted (strong) or bare (medium, unless context says reference number)."""
+    for m in _CPF.finditer(text):
+        raw = m.group()
+        if cs.cpf_ok(_digits(raw)):
+            if "." in raw or "-" in raw:
+                yield m.start(), m.end(), "cpf", STRONG
+            elif context(m.start(), m.end()) not in (NEG, MONEY, PHONE):
+                yield m.start(), m.end(), "cpf", MEDIUM
+    for m in _CNPJ.finditer(text):
+        raw = m.group()
+        if cs.cnpj_ok(_digits(raw)):
+            if "." in raw or "/" in raw:
+                yield m.start(), m.end(), "cnpj", STRONG
+            elif context(m.start(), m.end()) not in (NEG, MONEY, PHONE):
+                yield m.start(), m.end(), "cnpj", MEDIUM
+
+
+def spain(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """DNI/NIF and NIE with a valid control letter."""
+    for m in _DNI_ES.finditer(text):
+        digits, sep, letter = m.groups()
+        if not cs.dni_es_ok(digits, letter):
+            continue
+        # "12345678 a" is more often a number followed by the word "a" than a DNI.
+        if sep == " " and letter.islower() and context(m.start(), m.end()) not in ("dni", ID):
+            continue
+        yield m.start(), m.end(), "dni", STRONG
+    for m in _NIE.finditer(text):
+        prefix, digits, letter = m.groups()
+        if cs.nie_ok(prefix, digits, letter):
+            yield m.start(), m.end(), "nie", STRONG
+
+
+def chile(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """RUT/RUN with a valid check digit: dotted or dashed (strong), bare only with a context word."""
+    for m in _RUT.finditer(text):
+        dotted, plain, dash, check = m.groups()
+        if not cs.rut_ok(_digits(dotted or plain), check):
+            continue
+        if dotted or dash:
+            yield m.start(), m.end(), "rut", STRONG
+        elif (kind := context(m.start(), m.end())) in ("rut", ID) or (check in "kK" and kind not in (NEG, MONEY)):
+            yield m.start(), m.end(), "rut", MEDIUM
+
+
+def argentina(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """CUIT/CUIL (check digit) and the DNI written with dots (no check digit exists)."""
+    for m in _CUIT.finditer(text):
+        prefix, sep, body, check = m.groups()
+        if not cs.cuit_ok(prefix + body + check):
+            continue
+        if sep:
+            yield m.start(), m.end(), "cuit", STRONG
+        elif context(m.start(), m.end()) == "cuit":
+            yield m.start(), m.end(), "cuit", MEDIUM
+    for m in _DOTTED_ID.finditer(text):
+        # "12.345.678": the way DNIs are printed in Argentina; amounts are told apart by context.
+        kind = context(m.start(), m.end())
+        if kind not in (NEG, MONEY, PHONE):
+            yield m.start(), m.end(), "cedula" if kind == "cedula" else "dni", MEDIUM
+
+
+def mexico(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """CURP (check digit) and RFC (check digit, or its format next to the word RFC)."""
+    for m in _CURP.finditer(text):
+        if cs.curp_ok(m.group()):
+            yield m.start(), m.end(), "curp", STRONG
+    for m in _RFC.finditer(text):
+        value = m.group()
+        if cs.rfc_ok(value):
+            yield m.start(), m.end(), "rfc", STRONG
+        elif context(m.start(), m.end()) == "rfc":
+            yield m.start(), m.end(), "rfc", MEDIUM
+
+
+def ssns(text: str) -> Iterator[Candidate]:
+    """US SSNs written 3-2-4 with dashes or spaces, in issued ranges."""
+    for m in _SSN.finditer(text):
+        area, _sep, group, serial = m.groups()
+        if cs.ssn_ok(area + group + serial):
+            yield m.start(), m.end(), "ssn", STRONG
+
+
+def ips(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """IPv4 dotted quads (not version numbers) and IPv6 addresses."""
+    if "." in text:
+        for m in _IPV4.finditer(text):
+            if context(m.start(), m.end()) != NEG:  # "versão 1.2.3.4", "model 10.0.0.1"
+                yield m.start(), m.end(), "ip", STRONG
+    if text.count(":") >= 2:
+        for m in _IPV6.finditer(text):
+            value = m.group()
+            if value.count(":") < 2 or not any(c.isalnum() for c in value):
+                continue
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                continue
+            yield m.start(), m.end(), "ip", STRONG
+
+
+def phone_candidates(text: str) -> Iterator[tuple[int, int, str]]:
+    """Substrings shaped like phone numbers (7-15 digits, phone separators, not a date)."""
+    for m in _PHONE.finditer(text):
+        raw = m.group()
+        n = len(_digits(raw))
+        if 7 <= n <= 15 and not _DATE.fullmatch(raw) and not _ID_SHAPE.fullmatch(raw):
+            yield m.start(), m.end(), raw
+
+
+def phone(start: int, raw: str, regions: tuple[str, ...], context: ContextFn) -> Candidate | None:
+    """Decide one phone candidate with the numbering plans and the words around it."""
+    end = start + len(raw)
+    raw = raw.strip(" .-")
+    digits = _digits(raw)
+    if not 7 <= len(digits) <= 15:
+        return None
+    kind = context(start, end)
+    if kind in (NEG, MONEY):
+        return None
+    if raw.startswith(("+", "00")):
+        return (start, end, "phone", MEDIUM) if phones.international_ok(raw) else None
+    formatted = not raw.isdigit()
+    # A bare run of digits next to another document's name is that document, not a phone.
+    if not formatted and kind not in (None, PHONE):
+        return None
+    if phones.national_ok(raw, regions):
+        return start, end, "phone", MEDIUM
+    # Written as a phone or called one: also try the other regions (a relative's number abroad).
+    if (formatted or kind == PHONE) and phones.national_ok(raw, phones.other_regions(regions)):
+        return start, end, "phone", MEDIUM
+    if phones.local_only(raw) and kind in (None, PHONE):
+        return start, end, "phone", MEDIUM
+    return None
+
+
+def bare_numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candidate]:
+    """Numbers with no check digit or a weak one, kept when a context word names the document."""
+    for m in _BARE.finditer(text):
+        kind = context(m.start(), m.end())
+        if kind is None or kind in (NEG, MONEY, PHONE):
+            continue
+        digits = m.group()
+        n = len(digits)
+        if kind == "ssn" and n == 9 and cs.ssn_ok(digits):
+            yield m.start(), m.end(), "ssn", WEAK
+        elif kind == "rut" and n in (8, 9) and cs.rut_ok(digits[:-1], digits[-1]):
+            yield m.start(), m.end(), "rut", WEAK
+        elif kind in ("cuit", ID) and n == 11 and cs.cuit_ok(digits):
+            yield m.start(), m.end(), "cuit", WEAK
+        elif kind == "cedula" and 6 <= n <= 10:
+            yield m.start(), m.end(), "cedula", WEAK
+        elif kind in ("dni", ID) and n in (7, 8):
+            yield m.start(), m.end(), "dni", WEAK
+        elif kind == ID and 6 <= n <= 10 and lang in (None, "es"):
+            yield m.start(), m.end(), "cedula", WEAK
