@@ -66,16 +66,17 @@ KEYWORD: dict[str, str] = {word: kind for kind, words in _KEYWORDS.items() for w
 # Accents folded so "teléfono" / "telefono" and "guía" / "guia" read the same (chat text drops accents).
 _FOLD = str.maketrans("áàâãäéèêëíìîïóòôõöúùûüç", "aaaaaeeeeiiiiooooouuuuc")
 _WORD = re.compile(r"[a-zñ]+")
-_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥]|\b(?:usd|ars|cop|clp|mxn|brl|eur|pen|uyu))\s?$")
+_CURRENCY_CODES = frozenset(_words("usd ars cop clp mxn brl eur pen uyu"))
 _CURRENCY_AFTER = frozenset(
     _words("usd ars cop clp mxn brl eur pesos peso reais real euros euro dolares dollars dolar dollar bucks")
 )
-# Where a sentence ends: . ; ! ? before a space (not in "no.", "nro.", "tel."), a line break, a spaced dash.
-_SENTENCE_BREAK = re.compile(
-    r"(?<!\bno)(?<!\bnro)(?<!\bnum)(?<!\btel)(?<!\bcel)(?<!\bref)(?<!\bn)[.;!?](?:\s|$)|\n|\s-(?:\s|$)"
-)
-_SENTENCE_END = re.compile(r"[.,;!?](?:\s|$)|\n|\s-\s")
-_TOKEN = re.compile(r"[a-zñ]+|,|\d\S*")
+_CURRENCY_SIGNS = frozenset("$€£¥")
+# Abbreviations whose full stop does not end the sentence ("order no. 123", "tel. 11 ...").
+_ABBREVIATIONS = frozenset(_words("no nro num n tel cel ref"))
+# Words, sentence punctuation (before a space), commas, line breaks, spaced dashes, signs, numbers.
+_BEFORE = re.compile(r"[a-zñ]+|[.;!?](?=\s|$)|,|\n|\s-(?=\s|$)|[$€£¥#]|\d\S*")
+_AFTER = re.compile(r"[a-zñ]+|[.,;!?\n]|\s-\s|\d")
+_SENTENCE_BREAKS = frozenset([".", ";", "!", "?", "\n"])
 _WINDOW_BEFORE = 48  # characters; about five chat words
 _WINDOW_AFTER = 24
 
@@ -83,35 +84,62 @@ _WINDOW_AFTER = 24
 def context_kind(text: str, start: int, end: int) -> str | None:
     """The category of the nearest keyword around ``text[start:end]``, or None if there is none.
 
-    Looks back up to five words within the value's sentence (a full stop, line break or " - " ends
+    Looks back up to six words within the value's sentence (a full stop, line break or " - " ends
     it) and stops at another number, so "pedido 123 e meu cel 11 98765-4321" reads the phone as a
     phone. Words that mark a reference or an amount count only inside the value's own clause (no
     comma between), while a document's name may sit before a comma ("my social, it's ..."). Then
     looks ahead two words for a document's name ("12345678 es mi DNI"). A currency sign or code
     right before the value, or a currency word right after it, makes it MONEY.
     """
-    before = text[max(0, start - _WINDOW_BEFORE) : start].lower().translate(_FOLD)
-    if _CURRENCY_BEFORE.search(before):
+    after = _AFTER.findall(text[end : end + _WINDOW_AFTER].lower().translate(_FOLD))
+    if after and after[0] in _CURRENCY_AFTER and text[end : end + 1] == " ":
         return MONEY
-    after = text[end : end + _WINDOW_AFTER].lower().translate(_FOLD)
-    if after.startswith(" ") and after.split(None, 1)[:1] and after.split(None, 1)[0] in _CURRENCY_AFTER:
-        return MONEY
-    if before.rstrip().endswith("#"):
-        return NEG  # "#12345": written as a reference number
-    sentence = _SENTENCE_BREAK.split(before)[-1]
+    pieces = _BEFORE.findall(text[max(0, start - _WINDOW_BEFORE) : start].lower().translate(_FOLD))
     crossed_comma = False
-    for word in reversed(_TOKEN.findall(sentence)[-6:]):
-        if word == ",":
+    words = 0
+    for i in range(len(pieces) - 1, -1, -1):
+        piece = pieces[i]
+        if i == len(pieces) - 1:  # right before the value
+            if piece in _CURRENCY_SIGNS or piece in _CURRENCY_CODES:
+                return MONEY
+            if piece == "#":
+                return NEG  # "#12345": written as a reference number
+        if piece == ",":
             crossed_comma = True
-            continue
-        if word[0].isdigit():
+        elif piece in _SENTENCE_BREAKS or piece[0] in " \t":
+            if piece != "." or i == 0 or pieces[i - 1] not in _ABBREVIATIONS:
+                break
+        elif piece[0].isdigit():
             break  # another value: its label is not this one's
-        kind = KEYWORD.get(word)
-        if kind is not None and not (crossed_comma and kind in (NEG, MONEY)):
-            return kind
-    cut = _SENTENCE_END.search(after)
-    for word in _WORD.findall(after[: cut.start()] if cut else after)[:2]:
-        kind = KEYWORD.get(word)
+        elif piece[0].isalpha():
+            kind = KEYWORD.get(piece)
+            if kind is not None and not (crossed_comma and kind in (NEG, MONEY)):
+                return kind
+            words += 1
+            if words == 6:
+                break
+    for piece in after[:2]:
+        if not piece[0].isalpha():
+            break
+        kind = KEYWORD.get(piece)
         if kind is not None and kind not in (NEG, MONEY):
             return kind
     return None
+
+
+class Context:
+    """``context_kind`` for one text, remembered per span (several finders ask about the same number)."""
+
+    __slots__ = ("_seen", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._seen: dict[tuple[int, int], str | None] = {}
+
+    def __call__(self, start: int, end: int) -> str | None:
+        key = (start, end)
+        try:
+            return self._seen[key]
+        except KeyError:
+            kind = self._seen[key] = context_kind(self._text, start, end)
+            return kind

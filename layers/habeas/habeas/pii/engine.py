@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 
 from habeas.pii import detectors as d
 from habeas.pii import phones
-from habeas.pii.context import context_kind
+from habeas.pii.context import Context
 from habeas.pii.model import MaskStyle, Redaction, Span
 
 LANGS = ("es", "pt", "en")
@@ -63,7 +62,7 @@ def detect(
     if _HAS_DIGIT.search(text) is None:
         return [Span(s, e, t) for s, e, t, _ in _resolve(candidates)]
 
-    context = partial(context_kind, text)
+    context = Context(text)
     candidates.extend(d.cards(text))
     candidates.extend(d.ibans(text))
     candidates.extend(d.brazil(text, context))
