@@ -32,18 +32,27 @@ _L = r"(?<![\w.,/+@#$€-])"  # left edge: not inside a word, number, amount or 
 _R = r"(?![\w@]|[.,/-]?\d)"  # right edge: not followed by more of a number
 
 _EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])")
+# Grouped card numbers (4-4-4-4[-3], Amex/Diners 4-6-5/4-6-4); bare ones come through _NUMBER.
 _CARD = re.compile(
-    _L + r"(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5}|\d{13,19})"
+    _L + r"(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
     r"(?![\w@/]|[.,-]?\d|[ -]\d{4})"
 )
-_CPF = re.compile(_L + r"\d{3}(\.?)\d{3}\1\d{3}-?\d{2}" + _R)
-_CNPJ = re.compile(_L + r"\d{2}(\.?)\d{3}\1\d{3}/?\d{4}-?\d{2}" + _R)
+# Every digit-group shape of a national id, in one pass (a regex call costs more than the matching
+# on chat-sized text). Alternatives are tried in order at each position: the most specific first.
+_NUMBER = re.compile(
+    _L + r"(?:"
+    r"(?P<cnpj>\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}|\d{8}/\d{4}-\d{2})"
+    r"|(?P<cpf>\d{3}\.\d{3}\.\d{3}-?\d{2}|\d{9}-\d{2})"
+    r"|(?P<rut>(?:\d{1,2}\.\d{3}\.\d{3}|\d{7,8})-[\dkK]|\d{7,8}[kK])"
+    r"|(?P<cuit>(?:2[03-7]|3[034])(?P<cuit_sep>[- ])\d{8}(?P=cuit_sep)\d)"
+    r"|(?P<ssn>\d{3}(?P<ssn_sep>[- ])\d{2}(?P=ssn_sep)\d{4})"
+    r"|(?P<dotted>\d{1,2}\.\d{3}\.\d{3})(?![\w@]|[.,/-]?\w)"
+    r"|(?P<bare>\d{6,19})"
+    r")" + _R
+)
 _DNI_ES = re.compile(_L + r"(\d{8})([ -]?)([A-Za-z])(?!\w)")
 _NIE = re.compile(r"(?<![\w-])([XYZxyz])[ -]?(\d{7})[ -]?([A-Za-z])(?!\w)")
-_RUT = re.compile(_L + r"(?:(\d{1,2}\.\d{3}\.\d{3})|(\d{7,8}))(-?)([\dkK])" + _R)
-_DOTTED_ID = re.compile(_L + r"\d{1,2}\.\d{3}\.\d{3}(?![\w@]|[.,/-]?\w)")
-_CUIT = re.compile(_L + r"(2[03-7]|3[034])([- ]?)(\d{8})\2(\d)" + _R)
-_SSN = re.compile(_L + r"(\d{3})([- ])(\d{2})\2(\d{4})" + _R)
+_LETTER_DIGIT = re.compile(r"[A-Za-z]\d")  # IBAN, CURP, RFC all have one; most messages do not
 _CURP = re.compile(r"(?<!\w)[A-Za-z]{4}\d{6}[HMXhmx][A-Za-z]{5}[A-Za-z\d]\d(?!\w)")
 _RFC = re.compile(r"(?<![\w&])[A-Za-zÑñ&]{3,4}\d{6}[A-Za-z\d]{3}(?!\w)")
 _IBAN = re.compile(r"(?<!\w)[A-Za-z]{2}\d{2}(?: ?[A-Za-z\d]){11,32}")
@@ -54,7 +63,6 @@ _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d
 # Digit groups joined by one separator, with an optional +/00 and area code in parentheses. Each
 # group is maximal and separators are mandatory between groups, so matching stays linear.
 _PHONE = re.compile(r"(?<![\w.,/+@#$€-])(?:\+ ?)?(?:\(\d{1,4}\) ?)?\d+(?:(?:[ .-]| ?\(\d{1,4}\) ?)\d+)*" + _R)
-_BARE = re.compile(_L + r"\d{6,11}" + _R)
 _DATE = re.compile(r"\d{1,4}([-./])\d{1,2}\1\d{2,4}")
 # Written like a document (RUT, AR DNI, CPF with dots): if its check digit failed it is a reference, not a phone.
 _ID_SHAPE = re.compile(r"\d{1,2}\.\d{3}\.\d{3}(?:-\d)?|\d{3}\.\d{3}\.\d{3}-\d{2}")
@@ -83,6 +91,8 @@ def cards(text: str) -> Iterator[Candidate]:
 
 def ibans(text: str) -> Iterator[Candidate]:
     """IBANs, grouped or compact; the regex runs long and the valid length is cut back to."""
+    if _LETTER_DIGIT.search(text) is None:
+        return
     for m in _IBAN.finditer(text):
         raw = m.group()
         # positions in ``raw`` of each alphanumeric character, to map a compact length back to an end
@@ -98,22 +108,73 @@ def ibans(text: str) -> Iterator[Candidate]:
                 break
 
 
-def brazil(text: str, context: ContextFn) -> Iterator[Candidate]:
-    """CPF and CNPJ, formatted (strong) or bare (medium, unless context says reference number)."""
-    for m in _CPF.finditer(text):
+def numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candidate]:
+    """CPF, CNPJ, RUT, CUIT/CUIL, SSN, DNI and cédula written as digit groups, and bare card numbers.
+
+    Formatted and check-digit-valid: STRONG. Bare but check-digit-valid (CPF, CNPJ, a RUT ending in
+    K): MEDIUM unless the words around say reference, amount or phone. No check digit at all (AR DNI,
+    cédula, bare SSN): WEAK, only next to the document's name.
+    """
+    for m in _NUMBER.finditer(text):
+        shape, start, end = m.lastgroup, m.start(), m.end()
         raw = m.group()
-        if cs.cpf_ok(_digits(raw)):
-            if "." in raw or "-" in raw:
-                yield m.start(), m.end(), "cpf", STRONG
-            elif context(m.start(), m.end()) not in (NEG, MONEY, PHONE):
-                yield m.start(), m.end(), "cpf", MEDIUM
-    for m in _CNPJ.finditer(text):
-        raw = m.group()
-        if cs.cnpj_ok(_digits(raw)):
-            if "." in raw or "/" in raw:
-                yield m.start(), m.end(), "cnpj", STRONG
-            elif context(m.start(), m.end()) not in (NEG, MONEY, PHONE):
-                yield m.start(), m.end(), "cnpj", MEDIUM
+        if shape == "cnpj":
+            if cs.cnpj_ok(_digits(raw)):
+                yield start, end, "cnpj", STRONG
+        elif shape == "cpf":
+            if cs.cpf_ok(_digits(raw)):
+                yield start, end, "cpf", STRONG
+        elif shape == "rut":
+            if cs.rut_ok(_digits(raw[:-1]), raw[-1]):
+                if "-" in raw:
+                    yield start, end, "rut", STRONG
+                elif context(start, end) not in (NEG, MONEY):
+                    yield start, end, "rut", MEDIUM
+        elif shape == "cuit":
+            if cs.cuit_ok(_digits(raw)):
+                yield start, end, "cuit", STRONG
+        elif shape == "ssn":
+            if cs.ssn_ok(_digits(raw)):
+                yield start, end, "ssn", STRONG
+        elif shape == "dotted":
+            # "12.345.678": how DNIs are printed in Argentina; amounts are told apart by context.
+            kind = context(start, end)
+            if kind not in (NEG, MONEY, PHONE):
+                yield start, end, "cedula" if kind == "cedula" else "dni", MEDIUM
+        else:
+            found = _bare(raw, start, end, context, lang)
+            if found is not None:
+                yield found
+
+
+def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | None) -> Candidate | None:
+    """One unformatted run of digits."""
+    n = len(digits)
+    if n >= 13 and cs.card_issuer_ok(digits) and cs.luhn_ok(digits):
+        return start, end, "card", STRONG
+    kind = context(start, end)
+    if kind in (NEG, MONEY, PHONE):
+        return None
+    if n == 11:
+        if kind in ("cuit", ID) and cs.cuit_ok(digits):
+            return start, end, "cuit", MEDIUM
+        if cs.cpf_ok(digits):
+            return start, end, "cpf", MEDIUM
+    if n == 14 and cs.cnpj_ok(digits):
+        return start, end, "cnpj", MEDIUM
+    if kind is None:
+        return None
+    if kind == "ssn" and n == 9 and cs.ssn_ok(digits):
+        return start, end, "ssn", WEAK
+    if kind == "rut" and n in (8, 9) and cs.rut_ok(digits[:-1], digits[-1]):
+        return start, end, "rut", WEAK
+    if kind == "cedula" and 6 <= n <= 10:
+        return start, end, "cedula", WEAK
+    if kind in ("dni", ID) and n in (7, 8):
+        return start, end, "dni", WEAK
+    if kind == ID and 6 <= n <= 10 and lang in (None, "es"):
+        return start, end, "cedula", WEAK
+    return None
 
 
 def spain(text: str, context: ContextFn) -> Iterator[Candidate]:
@@ -132,37 +193,10 @@ def spain(text: str, context: ContextFn) -> Iterator[Candidate]:
             yield m.start(), m.end(), "nie", STRONG
 
 
-def chile(text: str, context: ContextFn) -> Iterator[Candidate]:
-    """RUT/RUN with a valid check digit: dotted or dashed (strong), bare only with a context word."""
-    for m in _RUT.finditer(text):
-        dotted, plain, dash, check = m.groups()
-        if not cs.rut_ok(_digits(dotted or plain), check):
-            continue
-        if dotted or dash:
-            yield m.start(), m.end(), "rut", STRONG
-        elif (kind := context(m.start(), m.end())) in ("rut", ID) or (check in "kK" and kind not in (NEG, MONEY)):
-            yield m.start(), m.end(), "rut", MEDIUM
-
-
-def argentina(text: str, context: ContextFn) -> Iterator[Candidate]:
-    """CUIT/CUIL (check digit) and the DNI written with dots (no check digit exists)."""
-    for m in _CUIT.finditer(text):
-        prefix, sep, body, check = m.groups()
-        if not cs.cuit_ok(prefix + body + check):
-            continue
-        if sep:
-            yield m.start(), m.end(), "cuit", STRONG
-        elif context(m.start(), m.end()) == "cuit":
-            yield m.start(), m.end(), "cuit", MEDIUM
-    for m in _DOTTED_ID.finditer(text):
-        # "12.345.678": the way DNIs are printed in Argentina; amounts are told apart by context.
-        kind = context(m.start(), m.end())
-        if kind not in (NEG, MONEY, PHONE):
-            yield m.start(), m.end(), "cedula" if kind == "cedula" else "dni", MEDIUM
-
-
 def mexico(text: str, context: ContextFn) -> Iterator[Candidate]:
     """CURP (check digit) and RFC (check digit, or its format next to the word RFC)."""
+    if _LETTER_DIGIT.search(text) is None:
+        return
     for m in _CURP.finditer(text):
         if cs.curp_ok(m.group()):
             yield m.start(), m.end(), "curp", STRONG
@@ -172,14 +206,6 @@ def mexico(text: str, context: ContextFn) -> Iterator[Candidate]:
             yield m.start(), m.end(), "rfc", STRONG
         elif context(m.start(), m.end()) == "rfc":
             yield m.start(), m.end(), "rfc", MEDIUM
-
-
-def ssns(text: str) -> Iterator[Candidate]:
-    """US SSNs written 3-2-4 with dashes or spaces, in issued ranges."""
-    for m in _SSN.finditer(text):
-        area, _sep, group, serial = m.groups()
-        if cs.ssn_ok(area + group + serial):
-            yield m.start(), m.end(), "ssn", STRONG
 
 
 def ips(text: str, context: ContextFn) -> Iterator[Candidate]:
@@ -233,25 +259,3 @@ def phone(start: int, raw: str, regions: tuple[str, ...], context: ContextFn) ->
     if phones.local_only(raw) and kind in (None, PHONE):
         return start, end, "phone", MEDIUM
     return None
-
-
-def bare_numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candidate]:
-    """Numbers with no check digit or a weak one, kept when a context word names the document."""
-    for m in _BARE.finditer(text):
-        kind = context(m.start(), m.end())
-        if kind is None or kind in (NEG, MONEY, PHONE):
-            continue
-        digits = m.group()
-        n = len(digits)
-        if kind == "ssn" and n == 9 and cs.ssn_ok(digits):
-            yield m.start(), m.end(), "ssn", WEAK
-        elif kind == "rut" and n in (8, 9) and cs.rut_ok(digits[:-1], digits[-1]):
-            yield m.start(), m.end(), "rut", WEAK
-        elif kind in ("cuit", ID) and n == 11 and cs.cuit_ok(digits):
-            yield m.start(), m.end(), "cuit", WEAK
-        elif kind == "cedula" and 6 <= n <= 10:
-            yield m.start(), m.end(), "cedula", WEAK
-        elif kind in ("dni", ID) and n in (7, 8):
-            yield m.start(), m.end(), "dni", WEAK
-        elif kind == ID and 6 <= n <= 10 and lang in (None, "es"):
-            yield m.start(), m.end(), "cedula", WEAK

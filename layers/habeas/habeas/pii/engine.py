@@ -65,12 +65,9 @@ def detect(
     context = Context(text)
     candidates.extend(d.cards(text))
     candidates.extend(d.ibans(text))
-    candidates.extend(d.brazil(text, context))
+    candidates.extend(d.numbers(text, context, lang))
     candidates.extend(d.spain(text, context))
-    candidates.extend(d.chile(text, context))
-    candidates.extend(d.argentina(text, context))
     candidates.extend(d.mexico(text, context))
-    candidates.extend(d.ssns(text))
     candidates.extend(d.ips(text, context))
     taken = [(c[0], c[1]) for c in candidates if c[3] == d.STRONG]
 
@@ -83,7 +80,6 @@ def detect(
         found = d.phone(start, raw, regions, context)
         if found is not None:
             candidates.append(found)
-    candidates.extend(d.bare_numbers(text, context, lang))
     return [Span(s, e, t) for s, e, t, _ in _resolve(candidates)]
 
 
