@@ -53,7 +53,7 @@ _KEYWORDS: dict[str, list[str]] = {
     "curp": ["curp"],
     "rfc": ["rfc"],
     "ssn": _words("ssn social security seguro"),
-    "cedula": _words("cedula cc"),
+    "cedula": _words("cedula cc c.c c.c."),
     "iban": _words("iban cuenta conta account bank banco transferencia transfer wire swift bic"),
     "card": _words(
         "tarjeta tarjetas cartao cartoes card cards credito debito credit debit visa master mastercard amex "
@@ -74,7 +74,7 @@ _CURRENCY_SIGNS = frozenset("$€£¥")
 # Abbreviations whose full stop does not end the sentence ("order no. 123", "tel. 11 ...").
 _ABBREVIATIONS = frozenset(_words("no nro num n tel cel ref"))
 # Words, sentence punctuation (before a space), commas, line breaks, spaced dashes, signs, numbers.
-_BEFORE = re.compile(r"[a-zñ]+|[.;!?](?=\s|$)|,|\n|\s-(?=\s|$)|[$€£¥#]|\d\S*")
+_BEFORE = re.compile(r"c\.c\.?|[a-zñ]+|[.;!?](?=\s|$)|,|\n|\s-(?=\s|$)|[$€£¥#]|\d\S*")
 _AFTER = re.compile(r"[a-zñ]+|[.,;!?\n]|\s-\s|\d")
 _SENTENCE_BREAKS = frozenset([".", ";", "!", "?", "\n"])
 _WINDOW_BEFORE = 48  # characters; about five chat words

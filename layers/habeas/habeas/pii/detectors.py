@@ -34,7 +34,7 @@ _R = r"(?![\w@]|[.,/-]?\d)"  # right edge: not followed by more of a number
 _EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])")
 # Grouped card numbers (4-4-4-4[-3], Amex/Diners 4-6-5/4-6-4); bare ones come through _NUMBER.
 _CARD = re.compile(
-    _L + r"(?<!\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
+    _L + r"(?<!\d\d\d\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
     r"(?![\w@/]|[.,-]?\d|[ -]\d{4})"
 )
 # Every digit-group shape of a national id, in one pass (a regex call costs more than the matching
@@ -46,7 +46,7 @@ _NUMBER = re.compile(
     r"|(?P<rut>(?:\d{1,2}\.\d{3}\.\d{3}|\d{7,8})-[\dkK]|\d{7,8}[kK])"
     r"|(?P<cuit>(?:2[03-7]|3[034])(?P<cuit_sep>[- ])\d{8}(?P=cuit_sep)\d)"
     r"|(?P<ssn>\d{3}(?P<ssn_sep>[- ])\d{2}(?P=ssn_sep)\d{4})"
-    r"|(?P<dotted>\d{1,2}\.\d{3}\.\d{3})(?![\w@]|[.,/-]?\w)"
+    r"|(?P<dotted>\d{1,3}(?:\.\d{3}){2,3})(?![\w@]|[.,/-]?\w)"
     r"|(?P<bare>\d{6,19})"
     r")" + _R
 )
@@ -102,9 +102,8 @@ def ibans(text: str) -> Iterator[Candidate]:
             end = ends[length - 1]
             if end < len(raw) and raw[end] != " ":
                 continue  # would cut through a group
-            if cs.mod97_ok(compact[:length]):
-                if cs.iban_ok(compact[:length]):
-                    yield m.start(), m.start() + end, "iban", STRONG
+            if cs.mod97_ok(compact[:length]) and cs.iban_ok(compact[:length]):
+                yield m.start(), m.start() + end, "iban", STRONG
                 break
 
 
@@ -137,10 +136,13 @@ def numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candida
             if cs.ssn_ok(_digits(raw)):
                 yield start, end, "ssn", STRONG
         elif shape == "dotted":
-            # "12.345.678": how DNIs are printed in Argentina; amounts are told apart by context.
+            # "12.345.678": how DNIs are printed in Argentina, amounts told apart by context; longer
+            # dotted numbers ("1.023.456.789") are Colombian cédulas only when called one.
             kind = context(start, end)
-            if kind not in (NEG, MONEY, PHONE):
-                yield start, end, "cedula" if kind == "cedula" else "dni", MEDIUM
+            if kind == "cedula" or (kind == ID and len(raw) > 10):
+                yield start, end, "cedula", MEDIUM
+            elif kind not in (NEG, MONEY, PHONE) and len(raw) <= 10 and raw.index(".") <= 2:
+                yield start, end, "dni", MEDIUM
         else:
             found = _bare(raw, start, end, context, lang)
             if found is not None:
