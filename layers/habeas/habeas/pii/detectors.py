@@ -32,9 +32,10 @@ _L = r"(?<![\w.,/+@#$€-])"  # left edge: not inside a word, number, amount or 
 _R = r"(?![\w@]|[.,/-]?\d)"  # right edge: not followed by more of a number
 
 _EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])")
-# Grouped card numbers (4-4-4-4[-3], Amex/Diners 4-6-5/4-6-4); bare ones come through _NUMBER.
+# Grouped card numbers (4-4-4-4[-3], 13-digit Visa 4-4-4-1, Amex/Diners 4-6-5/4-6-4); bare ones
+# come through _NUMBER.
 _CARD = re.compile(
-    _L + r"(?<!\d\d\d\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
+    _L + r"(?<!\d\d\d\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
     r"(?![\w@/]|[.,-]?\d|[ -]\d{4})"
 )
 # Every digit-group shape of a national id, in one pass (a regex call costs more than the matching

@@ -89,14 +89,26 @@ def _without_national_prefix(plan: _Plan, digits: str) -> str | None:
 
 
 def valid_national(digits: str, region: str) -> bool:
-    """Digits written without a country code form a valid number of ``region``."""
+    """Digits written without a country code form a valid number of ``region``'s country code (as
+    ``phonenumbers`` reads it: a US-dialled 939 number is Puerto Rico's, still valid)."""
     plan = _plan(region)
     if plan is None or not digits:
         return False
-    if _valid_in(plan, digits):
-        return True
     stripped = _without_national_prefix(plan, digits)
-    return stripped is not None and _valid_in(plan, stripped)
+    for candidate in (digits, stripped):
+        if candidate and (_valid_in(plan, candidate) or _valid_in_siblings(plan.country_code, region, candidate)):
+            return True
+    return False
+
+
+def _valid_in_siblings(country_code: int, region: str, national: str) -> bool:
+    """Valid in another region sharing the country code (NANP's +1, +7, +44's islands ...)."""
+    for sibling in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        if sibling != region:
+            plan = _plan(sibling)
+            if plan is not None and _valid_in(plan, national):
+                return True
+    return False
 
 
 def international_ok(raw: str) -> bool:
