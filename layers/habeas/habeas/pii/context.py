@@ -9,6 +9,7 @@ every message, since customers mix languages ("mi CPF é ...", "my DNI is ...").
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Categories a keyword can point to. NEG means "a reference number, not personal data".
 NEG = "neg"
@@ -65,7 +66,6 @@ KEYWORD: dict[str, str] = {word: kind for kind, words in _KEYWORDS.items() for w
 
 # Accents folded so "teléfono" / "telefono" and "guía" / "guia" read the same (chat text drops accents).
 _FOLD = str.maketrans("áàâãäéèêëíìîïóòôõöúùûüç", "aaaaaeeeeiiiiooooouuuuc")
-_WORD = re.compile(r"[a-zñ]+")
 _CURRENCY_CODES = frozenset(_words("usd ars cop clp mxn brl eur pen uyu"))
 _CURRENCY_AFTER = frozenset(
     _words("usd ars cop clp mxn brl eur pesos peso reais real euros euro dolares dollars dolar dollar bucks")
@@ -74,14 +74,29 @@ _CURRENCY_SIGNS = frozenset("$€£¥")
 # Abbreviations whose full stop does not end the sentence ("order no. 123", "tel. 11 ...").
 _ABBREVIATIONS = frozenset(_words("no nro num n tel cel ref"))
 # Words, sentence punctuation (before a space), commas, line breaks, spaced dashes, signs, numbers.
-_BEFORE = re.compile(r"c\.c\.?|[a-zñ]+|[.;!?](?=\s|$)|,|\n|\s-(?=\s|$)|[$€£¥#]|\d\S*")
-_AFTER = re.compile(r"[a-zñ]+|[.,;!?\n]|\s-\s|\d")
+_LETTERS = "a-zñáàâãäéèêëíìîïóòôõöúùûüç"
+_BEFORE = re.compile(r"c\.c\.?|[" + _LETTERS + r"]+|[.;!?](?=\s|$)|,|\n|\s-(?=\s|$)|[$€£¥#]|\d\S*")
+_AFTER = re.compile(r"[" + _LETTERS + r"]+|[.,;!?\n]|\s-\s|\d")
 _SENTENCE_BREAKS = frozenset([".", ";", "!", "?", "\n"])
 _WINDOW_BEFORE = 48  # characters; about five chat words
 _WINDOW_AFTER = 24
 
 
-def context_kind(text: str, start: int, end: int) -> str | None:
+@lru_cache(maxsize=4096)
+def _folded_word(word: str) -> str:
+    return word.translate(_FOLD)
+
+
+def _keyword(word: str) -> str | None:
+    """The category of one lower-cased word; accents are folded per word (str.translate over a whole
+    message costs more than the rest of the context reading)."""
+    kind = KEYWORD.get(word)
+    if kind is None and not word.isascii():
+        kind = KEYWORD.get(_folded_word(word))
+    return kind
+
+
+def context_kind(text: str, start: int, end: int, lowered: str | None = None) -> str | None:
     """The category of the nearest keyword around ``text[start:end]``, or None if there is none.
 
     Looks back up to six words within the value's sentence (a full stop, line break or " - " ends
@@ -91,10 +106,15 @@ def context_kind(text: str, start: int, end: int) -> str | None:
     looks ahead two words for a document's name ("12345678 es mi DNI"). A currency sign or code
     right before the value, or a currency word right after it, makes it MONEY.
     """
-    after = _AFTER.findall(text[end : end + _WINDOW_AFTER].lower().translate(_FOLD))
+    if lowered is None or len(lowered) != len(text):
+        lowered = None  # a few characters lower-case to two ("İ"): lower the windows on their own
+    window = slice(max(0, start - _WINDOW_BEFORE), start)
+    ahead = slice(end, end + _WINDOW_AFTER)
+    before_lowered = text[window].lower() if lowered is None else lowered[window]
+    after = _AFTER.findall(text[ahead].lower() if lowered is None else lowered[ahead])
     if after and after[0] in _CURRENCY_AFTER and text[end : end + 1] == " ":
         return MONEY
-    pieces = _BEFORE.findall(text[max(0, start - _WINDOW_BEFORE) : start].lower().translate(_FOLD))
+    pieces = _BEFORE.findall(before_lowered)
     crossed_comma = False
     words = 0
     for i in range(len(pieces) - 1, -1, -1):
@@ -112,7 +132,7 @@ def context_kind(text: str, start: int, end: int) -> str | None:
         elif piece[0].isdigit():
             break  # another value: its label is not this one's
         elif piece[0].isalpha():
-            kind = KEYWORD.get(piece)
+            kind = _keyword(piece)
             if kind is not None and not (crossed_comma and kind in (NEG, MONEY)):
                 return kind
             words += 1
@@ -121,7 +141,7 @@ def context_kind(text: str, start: int, end: int) -> str | None:
     for piece in after[:2]:
         if not piece[0].isalpha():
             break
-        kind = KEYWORD.get(piece)
+        kind = _keyword(piece)
         if kind is not None and kind not in (NEG, MONEY):
             return kind
     return None
@@ -130,10 +150,11 @@ def context_kind(text: str, start: int, end: int) -> str | None:
 class Context:
     """``context_kind`` for one text, remembered per span (several finders ask about the same number)."""
 
-    __slots__ = ("_seen", "_text")
+    __slots__ = ("_lowered", "_seen", "_text")
 
     def __init__(self, text: str) -> None:
         self._text = text
+        self._lowered: str | None = None
         self._seen: dict[tuple[int, int], str | None] = {}
 
     def __call__(self, start: int, end: int) -> str | None:
@@ -141,5 +162,7 @@ class Context:
         try:
             return self._seen[key]
         except KeyError:
-            kind = self._seen[key] = context_kind(self._text, start, end)
+            if self._lowered is None:
+                self._lowered = self._text.lower()  # once per message, not once per window
+            kind = self._seen[key] = context_kind(self._text, start, end, self._lowered)
             return kind

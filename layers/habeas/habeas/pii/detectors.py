@@ -213,7 +213,7 @@ def mexico(text: str, context: ContextFn) -> Iterator[Candidate]:
 
 def ips(text: str, context: ContextFn) -> Iterator[Candidate]:
     """IPv4 dotted quads (not version numbers) and IPv6 addresses."""
-    if "." in text:
+    if text.count(".") >= 3:
         for m in _IPV4.finditer(text):
             if context(m.start(), m.end()) != NEG:  # "versão 1.2.3.4", "model 10.0.0.1"
                 yield m.start(), m.end(), "ip", STRONG

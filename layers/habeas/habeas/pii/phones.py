@@ -95,7 +95,10 @@ def valid_national(digits: str, region: str) -> bool:
     if plan is None or not digits:
         return False
     stripped = _without_national_prefix(plan, digits)
-    for candidate in (digits, stripped):
+    # Also the country code typed without its "+" ("5511987654321"), as phonenumbers reads it.
+    code = str(plan.country_code)
+    with_code = digits[len(code) :] if digits.startswith(code) else None
+    for candidate in (digits, stripped, with_code):
         if candidate and (_valid_in(plan, candidate) or _valid_in_siblings(plan.country_code, region, candidate)):
             return True
     return False
@@ -103,12 +106,17 @@ def valid_national(digits: str, region: str) -> bool:
 
 def _valid_in_siblings(country_code: int, region: str, national: str) -> bool:
     """Valid in another region sharing the country code (NANP's +1, +7, +44's islands ...)."""
-    for sibling in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
-        if sibling != region:
-            plan = _plan(sibling)
-            if plan is not None and _valid_in(plan, national):
-                return True
-    return False
+    lengths, plans = _country(country_code)
+    return len(national) in lengths and any(_valid_in(plan, national) for plan in plans)
+
+
+@cache
+def _country(country_code: int) -> tuple[frozenset[int], tuple[_Plan, ...]]:
+    """Every region's plan under one country code, and the union of their lengths (a quick reject)."""
+    plans = tuple(
+        plan for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()) if (plan := _plan(region))
+    )
+    return frozenset().union(*(plan.lengths for plan in plans)), plans
 
 
 def international_ok(raw: str) -> bool:
@@ -126,10 +134,8 @@ def international_ok(raw: str) -> bool:
             national = national.lstrip("0")  # "+44 (0)20 ...": the trunk 0 is written but not dialled
         if country_code == 52 and len(national) == 11 and national[0] == "1":
             national = national[1:]  # Mexico's retired mobile "1" after +52, still in people's contacts
-        for region in regions:
-            plan = _plan(region)
-            if plan is not None and _valid_in(plan, national):
-                return True
+        if _valid_in_siblings(country_code, "", national):
+            return True
         try:
             return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
         except phonenumbers.NumberParseException:
