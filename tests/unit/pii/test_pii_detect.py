@@ -104,6 +104,12 @@ def test_look_alikes_are_left_alone(text, lang):
     assert found(text, lang) == []
 
 
+def test_an_iban_does_not_hide_the_id_written_after_it():
+    text = "IBAN: ES91 2100 0418 4502 0005 1332 y X1234567L"
+    assert found(text, "es") == [("ES91 2100 0418 4502 0005 1332", "iban"), ("X1234567L", "nie")]
+    assert found("guía LP02551010729900 y mi CURP es GODE561231HDFRRN00", "es") == [("GODE561231HDFRRN00", "curp")]
+
+
 def test_redact_masks_with_typed_placeholders_and_keeps_input_offsets():
     text = "cpf 123.456.789-09, mail ana@x.com"
     result = redact(text, lang="pt")

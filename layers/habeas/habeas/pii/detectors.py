@@ -32,18 +32,17 @@ _L = r"(?<![\w.,/+@#$€-])"  # left edge: not inside a word, number, amount or 
 _R = r"(?![\w@]|[.,/-]?\d)"  # right edge: not followed by more of a number
 
 _EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}(?![\w-])")
-# Grouped card numbers (4-4-4-4[-3], 13-digit Visa 4-4-4-1, Amex/Diners 4-6-5/4-6-4); bare ones
-# come through _NUMBER.
-_CARD = re.compile(
-    _L + r"(?<!\d\d\d\d[ -])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
-    r"(?![\w@/]|[.,-]?\d|[ -]\d{4})"
-)
-# Every digit-group shape of a national id, in one pass (a regex call costs more than the matching
-# on chat-sized text). Alternatives are tried in order at each position: the most specific first.
+# Every digit-group shape, in one pass (on chat-sized text a regex call costs more than its
+# matching). Alternatives are tried in order at each position, the most specific first.
 _NUMBER = re.compile(
     _L + r"(?:"
-    r"(?P<cnpj>\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}|\d{8}/\d{4}-\d{2})"
+    # grouped cards: 4-4-4-4[-3], 13-digit Visa 4-4-4-1, Amex/Diners 4-6-5/4-6-4 (bare ones are <bare>),
+    # not the tail of a longer grouped number (USPS tracking: 9400 1111 2222 3333 4444 55)
+    r"(?P<card>(?<!\d\d\d\d[ -])(?:\d{4}(?P<sep4>[ -])\d{4}(?P=sep4)\d{4}(?P=sep4)\d{1,4}(?:(?P=sep4)\d{1,3})?"
+    r"|\d{4}(?P<sep6>[ -])\d{6}(?P=sep6)\d{4,5})(?![\w@/]|[.,-]?\d|[ -]\d{4}))"
+    r"|(?P<cnpj>\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}|\d{8}/\d{4}-\d{2})"
     r"|(?P<cpf>\d{3}\.\d{3}\.\d{3}-?\d{2}|\d{9}-\d{2})"
+    r"|(?P<dni_es>\d{8}(?:-?[A-Za-z]| [A-Z]))(?!\w)"
     r"|(?P<rut>(?:\d{1,2}\.\d{3}\.\d{3}|\d{7,8})-[\dkK]|\d{7,8}[kK])"
     r"|(?P<cuit>(?:2[03-7]|3[034])(?P<cuit_sep>[- ])\d{8}(?P=cuit_sep)\d)"
     r"|(?P<ssn>\d{3}(?P<ssn_sep>[- ])\d{2}(?P=ssn_sep)\d{4})"
@@ -51,12 +50,16 @@ _NUMBER = re.compile(
     r"|(?P<bare>\d{6,19})"
     r")" + _R
 )
-_DNI_ES = re.compile(_L + r"(\d{8})([ -]?)([A-Za-z])(?!\w)")
-_NIE = re.compile(r"(?<![\w-])([XYZxyz])[ -]?(\d{7})[ -]?([A-Za-z])(?!\w)")
-_LETTER_DIGIT = re.compile(r"[A-Za-z]\d")  # IBAN, CURP, RFC all have one; most messages do not
-_CURP = re.compile(r"(?<!\w)[A-Za-z]{4}\d{6}[HMXhmx][A-Za-z]{5}[A-Za-z\d]\d(?!\w)")
-_RFC = re.compile(r"(?<![\w&])[A-Za-zÑñ&]{3,4}\d{6}[A-Za-z\d]{3}(?!\w)")
-_IBAN = re.compile(r"(?<!\w)[A-Za-z]{2}\d{2}(?: ?[A-Za-z\d]){11,32}")
+# Ids that start with letters, in one pass too: CURP, RFC, NIE, IBAN.
+_ALNUM = re.compile(
+    r"(?<![\w&-])(?:"
+    r"(?P<curp>[A-Za-z]{4}\d{6}[HMXhmx][A-Za-z]{5}[A-Za-z\d]\d)(?!\w)"
+    r"|(?P<rfc>[A-Za-zÑñ&]{3,4}\d{6}[A-Za-z\d]{3})(?!\w)"
+    r"|(?P<nie>[XYZxyz][ -]?\d{7}[ -]?[A-Za-z])(?!\w)"
+    r"|(?P<iban>[A-Za-z]{2}\d{2}(?: ?[A-Za-z\d]){11,32})"
+    r")"
+)
+_ALNUM_GATE = re.compile(r"[A-Za-z]\d|[XYZxyz][ -]\d")  # every _ALNUM shape has one; most messages do not
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"
 )
@@ -82,30 +85,18 @@ def emails(text: str) -> Iterator[Candidate]:
         yield m.start(), m.end(), "email", STRONG
 
 
-def cards(text: str) -> Iterator[Candidate]:
-    """Payment card numbers: 13-19 digits, Luhn-valid, in a card network's issuer range."""
-    for m in _CARD.finditer(text):
-        digits = _digits(m.group())
-        if cs.card_issuer_ok(digits) and cs.luhn_ok(digits):
-            yield m.start(), m.end(), "card", STRONG
-
-
-def ibans(text: str) -> Iterator[Candidate]:
-    """IBANs, grouped or compact; the regex runs long and the valid length is cut back to."""
-    if _LETTER_DIGIT.search(text) is None:
-        return
-    for m in _IBAN.finditer(text):
-        raw = m.group()
-        # positions in ``raw`` of each alphanumeric character, to map a compact length back to an end
-        ends = [i + 1 for i, ch in enumerate(raw) if ch != " "]
-        compact = raw.replace(" ", "").upper()
-        for length in range(min(len(compact), 34), 14, -1):
-            end = ends[length - 1]
-            if end < len(raw) and raw[end] != " ":
-                continue  # would cut through a group
-            if cs.mod97_ok(compact[:length]) and cs.iban_ok(compact[:length]):
-                yield m.start(), m.start() + end, "iban", STRONG
-                break
+def _iban(start: int, raw: str) -> Candidate | None:
+    """An IBAN at the start of ``raw``: the regex runs long, so cut back to the longest valid length
+    that ends between groups ("ES91 2100 ... 1332 por favor")."""
+    ends = [i + 1 for i, ch in enumerate(raw) if ch != " "]  # end offset of each alphanumeric
+    compact = raw.replace(" ", "").upper()
+    for length in range(min(len(compact), 34), 14, -1):
+        end = ends[length - 1]
+        if end < len(raw) and raw[end] != " ":
+            continue  # would cut through a group
+        if cs.mod97_ok(compact[:length]) and cs.iban_ok(compact[:length]):
+            return start, start + end, "iban", STRONG
+    return None
 
 
 def numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candidate]:
@@ -118,7 +109,15 @@ def numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candida
     for m in _NUMBER.finditer(text):
         shape, start, end = m.lastgroup, m.start(), m.end()
         raw = m.group()
-        if shape == "cnpj":
+        if shape == "card":
+            digits = _digits(raw)
+            if cs.card_issuer_ok(digits) and cs.luhn_ok(digits):
+                yield start, end, "card", STRONG
+        elif shape == "dni_es":
+            found = _dni_es(raw, start, end, context, lang)
+            if found is not None:
+                yield found
+        elif shape == "cnpj":
             if cs.cnpj_ok(_digits(raw)):
                 yield start, end, "cnpj", STRONG
         elif shape == "cpf":
@@ -148,6 +147,22 @@ def numbers(text: str, context: ContextFn, lang: str | None) -> Iterator[Candida
             found = _bare(raw, start, end, context, lang)
             if found is not None:
                 yield found
+
+
+def _dni_es(raw: str, start: int, end: int, context: ContextFn, lang: str | None) -> Candidate | None:
+    """Eight digits and a letter: a Spanish DNI if the letter checks, else maybe a RUT ending in K,
+    else the digits alone (an Argentine DNI followed by a word)."""
+    digits, letter = raw[:8], raw[-1]
+    if cs.dni_es_ok(digits, letter):
+        return start, end, "dni", STRONG
+    if letter in "kK" and cs.rut_ok(digits, letter):
+        if "-" in raw:
+            return start, end, "rut", STRONG
+        if context(start, end) not in (NEG, MONEY):
+            return start, end, "rut", MEDIUM
+    if raw[8] == " ":
+        return _bare(digits, start, start + 8, context, lang)
+    return None
 
 
 def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | None) -> Candidate | None:
@@ -180,35 +195,35 @@ def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | Non
     return None
 
 
-def spain(text: str, context: ContextFn) -> Iterator[Candidate]:
-    """DNI/NIF and NIE with a valid control letter."""
-    for m in _DNI_ES.finditer(text):
-        digits, sep, letter = m.groups()
-        if not cs.dni_es_ok(digits, letter):
-            continue
-        # "12345678 a" is more often a number followed by the word "a" than a DNI.
-        if sep == " " and letter.islower() and context(m.start(), m.end()) not in ("dni", ID):
-            continue
-        yield m.start(), m.end(), "dni", STRONG
-    for m in _NIE.finditer(text):
-        prefix, digits, letter = m.groups()
-        if cs.nie_ok(prefix, digits, letter):
-            yield m.start(), m.end(), "nie", STRONG
-
-
-def mexico(text: str, context: ContextFn) -> Iterator[Candidate]:
-    """CURP (check digit) and RFC (check digit, or its format next to the word RFC)."""
-    if _LETTER_DIGIT.search(text) is None:
+def alphanumerics(text: str, context: ContextFn) -> Iterator[Candidate]:
+    """CURP (check digit), RFC (check digit, or its format next to the word RFC), NIE (control
+    letter) and IBAN (mod 97 and the country's format)."""
+    if _ALNUM_GATE.search(text) is None:
         return
-    for m in _CURP.finditer(text):
-        if cs.curp_ok(m.group()):
-            yield m.start(), m.end(), "curp", STRONG
-    for m in _RFC.finditer(text):
-        value = m.group()
-        if cs.rfc_ok(value):
-            yield m.start(), m.end(), "rfc", STRONG
-        elif context(m.start(), m.end()) == "rfc":
-            yield m.start(), m.end(), "rfc", MEDIUM
+    pos = 0
+    while (m := _ALNUM.search(text, pos)) is not None:
+        shape, start, end = m.lastgroup, m.start(), m.end()
+        raw = m.group()
+        pos = end
+        if shape == "curp":
+            if cs.curp_ok(raw):
+                yield start, end, "curp", STRONG
+        elif shape == "rfc":
+            if cs.rfc_ok(raw):
+                yield start, end, "rfc", STRONG
+            elif context(start, end) == "rfc":
+                yield start, end, "rfc", MEDIUM
+        elif shape == "nie":
+            compact = raw.replace(" ", "").replace("-", "")
+            if cs.nie_ok(compact[0], compact[1:8], compact[8]):
+                yield start, end, "nie", STRONG
+        else:
+            # The IBAN pattern runs on through following words; resume the search where the IBAN
+            # really ends (or at the next word if there is none), or an id after it would be missed.
+            found = _iban(start, raw)
+            if found is not None:
+                yield found
+            pos = found[1] if found is not None else start + 1
 
 
 def ips(text: str, context: ContextFn) -> Iterator[Candidate]:

@@ -63,11 +63,8 @@ def detect(
         return [Span(s, e, t) for s, e, t, _ in _resolve(candidates)]
 
     context = Context(text)
-    candidates.extend(d.cards(text))
-    candidates.extend(d.ibans(text))
     candidates.extend(d.numbers(text, context, lang))
-    candidates.extend(d.spain(text, context))
-    candidates.extend(d.mexico(text, context))
+    candidates.extend(d.alphanumerics(text, context))
     candidates.extend(d.ips(text, context))
     taken = [(c[0], c[1]) for c in candidates if c[3] == d.STRONG]
 

@@ -166,3 +166,11 @@ def regions_for(lang: str | None, default_region: str | None) -> tuple[str, ...]
 def other_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
     """The regions of every language not already in ``regions``."""
     return tuple(r for r in LANG_REGIONS[None] if r not in regions)
+
+
+def load_plans() -> None:
+    """Compile every plan the engine may consult (each region's metadata loads on first use)."""
+    for region in LANG_REGIONS[None]:
+        plan = _plan(region)
+        if plan is not None:
+            _country(plan.country_code)
