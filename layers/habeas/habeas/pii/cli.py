@@ -49,8 +49,11 @@ def _one(line: bytes) -> bytes:
         # The exception's type only: its message could quote the input.
         sys.stderr.write(f"habeas.pii: internal error ({type(error).__name__}) on one line\n")
         return _error("internal error")
-    out = {"text": result.text, "spans": [span.to_dict() for span in result.spans]}
-    return json.dumps(out, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+    # Spans formatted directly: their fields are ints and the engine's own type names, and a dict
+    # per span through json.dumps costs as much as a third of the detection.
+    spans = ", ".join(f'{{"start": {s.start}, "end": {s.end}, "type": "{s.type}"}}' for s in result.spans)
+    out = f'{{"text": {json.dumps(result.text, ensure_ascii=False)}, "spans": [{spans}]}}\n'
+    return out.encode("utf-8", "surrogatepass")
 
 
 def _is_regular_file(stream: BinaryIO) -> bool:

@@ -248,9 +248,16 @@ def phone_candidates(text: str) -> Iterator[tuple[int, int, str]]:
     """Substrings shaped like phone numbers (7-15 digits, phone separators, not a date)."""
     for m in _PHONE.finditer(text):
         raw = m.group()
-        n = len(_digits(raw))
-        if 7 <= n <= 15 and not _DATE.fullmatch(raw) and not _ID_SHAPE.fullmatch(raw):
-            yield m.start(), m.end(), raw
+        if len(raw) < 7:
+            continue
+        n = len(raw) - raw.count(" ") - raw.count("-") - raw.count(".") - raw.count("(") - raw.count(")")
+        n -= raw.count("+")
+        if not 7 <= n <= 15:
+            continue
+        # dates and id shapes need a "." or "-"; most candidates have neither, so skip the regexes
+        if ("." in raw or "-" in raw) and (_DATE.fullmatch(raw) or _ID_SHAPE.fullmatch(raw)):
+            continue
+        yield m.start(), m.end(), raw
 
 
 def phone(start: int, raw: str, regions: tuple[str, ...], context: ContextFn) -> Candidate | None:
