@@ -171,15 +171,20 @@ def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | Non
     if n >= 13 and cs.card_issuer_ok(digits) and cs.luhn_ok(digits):
         return start, end, "card", STRONG
     kind = context(start, end)
-    if kind in (NEG, MONEY, PHONE):
+    if kind in (NEG, MONEY):
         return None
+    # Next to a phone word a valid CPF/CNPJ is kept only as WEAK: a phone that validates on the same
+    # digits wins, and if none does, the number is still masked rather than leaked.
+    strength = WEAK if kind == PHONE else MEDIUM
     if n == 11:
         if kind in ("cuit", ID) and cs.cuit_ok(digits):
             return start, end, "cuit", MEDIUM
         if cs.cpf_ok(digits):
-            return start, end, "cpf", MEDIUM
+            return start, end, "cpf", strength
     if n == 14 and cs.cnpj_ok(digits):
-        return start, end, "cnpj", MEDIUM
+        return start, end, "cnpj", strength
+    if kind == PHONE:
+        return None
     if kind is None:
         return None
     if kind == "ssn" and n == 9 and cs.ssn_ok(digits):
