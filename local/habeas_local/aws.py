@@ -76,6 +76,44 @@ def parameters_from_env(environ: dict[str, str] | None = None) -> dict[str, str]
     return {key[len(prefix) :]: value for key, value in environ.items() if key.startswith(prefix)}
 
 
+_DYNAMODB_ITEM_OPERATIONS = (
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_get_items",
+    "transact_write_items",
+    "query",
+)
+
+
+@functools.cache
+def serialise_dynamodb() -> None:
+    """Make moto's DynamoDB item operations atomic with respect to each other.
+
+    DynamoDB runs a transaction as a unit. moto's does not under concurrent requests: it snapshots
+    each table it touches (a deep copy) and, when any condition fails, puts the snapshot back, which
+    silently undoes every write another thread made to that table meanwhile. One lock around moto's
+    item operations gives the local runtime the isolation the real service has. Applied once per process.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def locked(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        return wrapper
+
+    for name in _DYNAMODB_ITEM_OPERATIONS:
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+
+
 @functools.cache
 def _cognito_signing_key() -> tuple[Any, str]:
     """moto's Cognito signing key (the private half of the JWKS moto serves for every pool) and its kid."""
@@ -131,6 +169,7 @@ class EmbeddedAws:
 
         # moto's server logs every request through werkzeug; the runtime prints its own lines.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        serialise_dynamodb()
         self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

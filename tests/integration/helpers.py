@@ -22,7 +22,7 @@ def verify(call, outbox, identifier: str, **extra: Any) -> dict[str, Any]:
     started = call("ApiFunction", "POST", "/v1/verifications", body={"identifier": identifier, **extra})
     assert started.status == 202, started.body
     verification_id = started.body["verification_id"]
-    code = code_sent_to(outbox, identifier if "@" in identifier else re.sub(r"[^\d+]", "", identifier))
+    code = code_sent_to(outbox, identifier.lower() if "@" in identifier else re.sub(r"[^\d+]", "", identifier))
     confirmed = call(
         "ApiFunction",
         "POST",
