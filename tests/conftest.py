@@ -59,12 +59,28 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def _reset_library_caches() -> None:
-    from habeas import aws, config, purposes, tokens
+    """Forget every per-container cache, as a cold start would (settings, clients, secrets, keys)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from habeas import apps, aws, config, purposes, tokens
+    from habeas.channels import apps as channel_apps
+    from habeas.channels import keywords, webhook, worker
+    from habeas.keys.keyring import default_keyring
+    from habeas.keys.settings import get_key_settings
 
     config.get_settings.cache_clear()
     aws.reset()
     purposes.catalogue.cache_clear()
     tokens._jwks_client.cache_clear()
+    parameters.clear_caches()
+    keywords.keywords.cache_clear()
+    webhook.webhook_service.cache_clear()
+    worker.channel_worker.cache_clear()
+    channel_apps.channels_app.cache_clear()
+    apps.api_app.cache_clear()
+    apps.admin_app.cache_clear()
+    default_keyring.cache_clear()
+    get_key_settings.cache_clear()
 
 
 def import_handler(function_dir: str) -> ModuleType:

@@ -188,6 +188,11 @@ class EmbeddedAws:
             self._server.stop()
             self._server = None
 
+    @property
+    def overridden_parameters(self) -> frozenset[str]:
+        """The template parameters set by the caller or ``HABEAS_PARAM_*`` rather than defaulted."""
+        return frozenset(self._param_overrides)
+
     # ------------------------------------------------------------------ clients
     def client(self, service: str) -> Any:
         """A boto3 client on the embedded AWS with dummy credentials (never the shell's)."""
@@ -365,6 +370,7 @@ class EmbeddedAws:
         resources = cfn.get("Resources") or {}
         self.resource_types = {logical_id: r["Type"] for logical_id, r in resources.items()}
         self._create_stack(cfn)
+        self._serialise_key_policies()
         self._create_through_apis(resources)
         self._apply_time_to_live(resources)
         self._verify_sender()
@@ -372,6 +378,18 @@ class EmbeddedAws:
         for logical_id in self.physical_ids:
             kind = self.resource_types[logical_id]
             self.created[kind] = self.created.get(kind, 0) + 1
+
+    def _serialise_key_policies(self) -> None:
+        """Store the stack's KMS key policies as JSON text, as KMS does.
+
+        moto's CloudFormation keeps ``KeyPolicy`` as the template's mapping, and its own policy check
+        then fails every ``DescribeKey`` on that key with a server error.
+        """
+        from moto.kms.models import kms_backends
+
+        for key in kms_backends[self.account_id][self.region].keys.values():
+            if isinstance(key.policy, dict):
+                key.policy = json.dumps(key.policy)
 
     def _create_stack(self, cfn: dict[str, Any]) -> None:
         kept = {

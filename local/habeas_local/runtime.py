@@ -82,12 +82,15 @@ class LocalRuntime:
             self.outbox = Outbox(self.aws.account_id, self.aws.region)
             self.functions = FunctionPool(self.aws)
             self.gateway = Gateway(self)
-            if self.warm:
-                self.functions.warm(sorted({route.function for route in self.gateway.routes}))
             self._server = make_server(self.host, self.port, self.gateway, threaded=True)
             self.port = self._server.server_port
             self.url = f"http://{self.host}:{self.port}"
             self.aws.api_endpoint = self.url
+            # Channel replies go to the runtime's capture of the Graph API unless told otherwise.
+            if "GraphApiBaseUrl" in self.aws.parameters and "GraphApiBaseUrl" not in self.aws.overridden_parameters:
+                self.aws.parameters["GraphApiBaseUrl"] = f"{self.url}/local/graph/v21.0"
+            if self.warm:
+                self.functions.warm(sorted({route.function for route in self.gateway.routes}))
             self._server_thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
             self._server_thread.start()
             self._build_sources()

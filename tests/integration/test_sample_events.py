@@ -1,34 +1,76 @@
 """Every function answers its sample events from events/ (without a valid token where one is needed)."""
 
 import json
+import time
+import uuid
 
 import pytest
 
 from tests.conftest import EVENTS, import_handler, load_event
+from tests.integration.channels.conftest import graph  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
-FUNCTIONS = {"api": ("ApiFunction", "api"), "admin": ("AdminFunction", "admin")}
-EXPECTED = {
-    "api_health.json": 200,
-    "api_purposes.json": 200,
-    "api_start_verification.json": 202,
-    "api_confirm_verification.json": 404,  # a sample id that does not exist
-    "api_put_consent.json": 401,  # the sample's token is a placeholder
-    "admin_find_subject.json": 401,
-    "admin_read_audit.json": 401,
+# Each sample event, the function (logical id, folder) that receives it, and the answer it gets.
+HTTP_SAMPLES = {
+    "api_health.json": ("ApiFunction", "api", 200),
+    "api_purposes.json": ("ApiFunction", "api", 200),
+    "api_start_verification.json": ("ApiFunction", "api", 202),
+    "api_confirm_verification.json": ("ApiFunction", "api", 404),  # a sample id that does not exist
+    "api_put_consent.json": ("ApiFunction", "api", 401),  # the sample's token is a placeholder
+    "admin_find_subject.json": ("AdminFunction", "admin", 401),
+    "admin_read_audit.json": ("AdminFunction", "admin", 401),
+    # Signed with the local app secret the embedded AWS seeds into ChannelSecret.
+    "channels_whatsapp_handshake.json": ("ChannelsFunction", "channels", 200),
+    "channels_whatsapp_text.json": ("ChannelsFunction", "channels", 200),
+    "channels_whatsapp_media.json": ("ChannelsFunction", "channels", 200),
+    "channels_whatsapp_interactive.json": ("ChannelsFunction", "channels", 200),
+    "channels_whatsapp_statuses.json": ("ChannelsFunction", "channels", 200),
+    "channels_whatsapp_multi_entry.json": ("ChannelsFunction", "channels", 200),
+    "channels_instagram_messages.json": ("ChannelsFunction", "channels", 200),
+}
+OTHER_SAMPLES = {
+    "channels_worker_sqs.json": ("ChannelWorkerFunction", "channel_worker"),
+    "key_rotation.json": ("KeyRotationFunction", "key_rotation"),
 }
 
 
 def test_every_sample_event_is_covered():
-    names = {p.name for p in EVENTS.glob("*.json") if p.name.split("_")[0] in FUNCTIONS}
-    assert names == set(EXPECTED)
+    assert {p.name for p in EVENTS.glob("*.json")} == set(HTTP_SAMPLES) | set(OTHER_SAMPLES)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_sample_event_gets_the_expected_answer(name, use_function, lambda_context):
-    logical_id, folder = FUNCTIONS[name.split("_")[0]]
+@pytest.mark.parametrize("name", sorted(HTTP_SAMPLES))
+def test_http_sample_event_gets_the_expected_answer(name, use_function, lambda_context):
+    logical_id, folder, status = HTTP_SAMPLES[name]
     use_function(logical_id)
     result = import_handler(folder).handler(load_event(name), lambda_context)
-    assert result["statusCode"] == EXPECTED[name], result.get("body")
-    json.loads(result["body"])
+    assert result["statusCode"] == status, result.get("body")
+    if result["headers"].get("Content-Type", "").endswith("json"):
+        json.loads(result["body"])
+
+
+def test_channel_worker_sample_batch_fails_only_its_poison_record(use_function, lambda_context, graph, monkeypatch):  # noqa: F811
+    use_function("ChannelWorkerFunction")
+    monkeypatch.setenv("GRAPH_API_BASE_URL", graph.url)
+    event = load_event("channels_worker_sqs.json")
+    poison = [r["messageId"] for r in event["Records"] if not r["body"].rstrip().endswith("}")]
+    assert len(poison) == 1
+    result = import_handler("channel_worker").handler(event, lambda_context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": poison[0]}]}
+    assert graph.calls, "the 'delete my data' message is answered in the chat"
+
+
+def test_key_rotation_sample_event_rotates_an_old_key(use_function, lambda_context, monkeypatch):
+    use_function("KeyRotationFunction")
+    monkeypatch.setenv("KEY_MAX_AGE_DAYS", "0.00001")  # about a second: every key is old
+    monkeypatch.setenv("KEY_ROTATION_STOP_MARGIN_MS", "1000")  # the test context has 10 s left
+    from habeas.keys import default_keyring, reset
+
+    reset()
+    subject_id = f"sub_rotation{uuid.uuid4().hex[:8]}"
+    first = default_keyring().current_key(subject_id)
+    time.sleep(1.2)
+    result = import_handler("key_rotation").handler(load_event("key_rotation.json"), lambda_context)
+    assert result["keys_created"] >= 1 and not result["stopped_early"], result
+    reset()
+    assert default_keyring().current_key(subject_id).version == first.version + 1

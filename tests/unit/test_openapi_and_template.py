@@ -7,6 +7,7 @@ from cfnlint.decode import decode_str
 
 from habeas.apps import ADMIN_ROUTERS, API_ROUTERS, build
 from habeas.openapi import document
+from habeas.routes.channels import CHANNEL_ROUTERS
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,10 @@ def test_committed_openapi_document_matches_the_code():
     assert committed == document(), "run `make openapi` and commit openapi.json"
 
 
-@pytest.mark.parametrize(("function_id", "mounts"), [("ApiFunction", API_ROUTERS), ("AdminFunction", ADMIN_ROUTERS)])
+@pytest.mark.parametrize(
+    ("function_id", "mounts"),
+    [("ApiFunction", API_ROUTERS), ("AdminFunction", ADMIN_ROUTERS), ("ChannelsFunction", CHANNEL_ROUTERS)],
+)
 def test_every_template_route_is_served_by_its_function_and_nothing_else(function_id, mounts):
     assert _template_routes(function_id) == _code_routes(mounts)
 

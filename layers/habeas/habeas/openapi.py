@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from habeas.apps import ADMIN_ROUTERS, API_ROUTERS, build
+from habeas.routes.channels import CHANNEL_ROUTERS
 
 TITLE = "Habeas"
 VERSION = "1.0.0"
@@ -12,7 +13,7 @@ VERSION = "1.0.0"
 
 def document() -> dict:
     """The OpenAPI document, as a dict, for every route of every function."""
-    app = build(API_ROUTERS, ADMIN_ROUTERS)
+    app = build(API_ROUTERS, ADMIN_ROUTERS, CHANNEL_ROUTERS)
     return json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
