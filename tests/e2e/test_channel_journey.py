@@ -1,0 +1,78 @@
+"""A customer writes on WhatsApp, then verifies the same phone on the portal: over HTTP, from the runtime."""
+
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+APP_SECRET = b"local-app-secret"  # the contract's local default, seeded into ChannelSecret by the runtime
+
+
+def _whatsapp(wa_id: str, text: str) -> dict:
+    message = {
+        "from": wa_id,
+        "id": f"wamid.e2e{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": text},
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
+        "messages": [message],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def _post_signed(runtime, payload: dict, secret: bytes = APP_SECRET):
+    raw = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
+    return runtime.request("POST", "/v1/channels/whatsapp/webhook", raw, {"x-hub-signature-256": signature})
+
+
+def _wait_for(predicate, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_opt_out_on_whatsapp_shows_in_the_history_of_the_verified_phone(runtime):
+    wa_id = "5511976543210"
+    status, handshake = runtime.request(
+        "GET", "/v1/channels/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=77"
+    )
+    assert (status, handshake) == (200, "77")
+    forged = _post_signed(runtime, _whatsapp(wa_id, "SAIR"), secret=b"not-the-secret")
+    assert forged[0] == 401
+
+    assert _post_signed(runtime, _whatsapp(wa_id, "meu cartão é 4111 1111 1111 1111"))[0] == 200
+    opt_out = _whatsapp(wa_id, "SAIR")
+    assert _post_signed(runtime, opt_out) == (200, {"received": 1})
+    reply = _wait_for(lambda: [m for m in runtime.request("GET", "/local/outbox")[1]["messages"] if m["to"] == wa_id])
+    assert reply[-1]["channel"] == "whatsapp" and "marketing" in reply[-1]["body"]
+    assert "4111" not in json.dumps(runtime.request("GET", "/local/outbox")[1])
+
+    # The same phone, typed as a person would, verifies to the subject the chat created.
+    status, started = runtime.request("POST", "/v1/verifications", {"identifier": "+55 11 97654-3210"})
+    assert status == 202
+    texts = [m for m in runtime.request("GET", "/local/outbox")[1]["messages"] if m["to"] == f"+{wa_id}"]
+    code = re.search(r"\b(\d{6})\b", texts[-1]["body"]).group(1)
+    status, token = runtime.request("POST", f"/v1/verifications/{started['verification_id']}/confirm", {"code": code})
+    assert status == 200
+    auth = {"authorization": f"Bearer {token['access_token']}"}
+    status, history = runtime.request("GET", "/v1/consents/marketing/history", headers=auth)
+    assert status == 200
+    assert [(e["granted"], e["channel"]) for e in history["events"]] == [(False, "whatsapp")]
