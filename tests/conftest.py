@@ -62,7 +62,7 @@ def _reset_library_caches() -> None:
     """Forget every per-container cache, as a cold start would (settings, clients, secrets, keys)."""
     from aws_lambda_powertools.utilities import parameters
 
-    from habeas import apps, aws, config, purposes, tokens
+    from habeas import apps, aws, config, datamap, purposes, tokens
     from habeas.channels import apps as channel_apps
     from habeas.channels import keywords, webhook, worker
     from habeas.keys.keyring import default_keyring
@@ -71,6 +71,7 @@ def _reset_library_caches() -> None:
     config.get_settings.cache_clear()
     aws.reset()
     purposes.catalogue.cache_clear()
+    datamap.data_map.cache_clear()
     tokens._jwks_client.cache_clear()
     parameters.clear_caches()
     keywords.keywords.cache_clear()
