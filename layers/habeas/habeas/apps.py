@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from habeas import http
+from habeas import allowlist, http
 from habeas.routes import admin, consents, public, verifications
 from habeas.tokens import verify_staff_token, verify_subject_token
 
@@ -30,7 +30,11 @@ def subject_authenticator(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def staff_authenticator(event: dict[str, Any]) -> dict[str, Any]:
-    """Every staff route needs a valid staff token (checked again here behind API Gateway's authorizer)."""
+    """Staff routes: the caller's network must be allowed (403), then a valid staff token (401) is needed.
+
+    The token is checked again here behind API Gateway's authorizer.
+    """
+    allowlist.check(event)
     return {"staff": verify_staff_token(http.event_header(event, "authorization"))}
 
 

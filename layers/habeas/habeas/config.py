@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     channel_original_retention_days: int = Field(7, ge=1, le=30)
     channel_confirmation_ttl_seconds: int = Field(600, ge=60, le=24 * 3600)
 
+    # Staff console: allowlist, masking views, alerts, audit verification, incidents (issue 7).
+    staff_allowed_cidrs: str = "0.0.0.0/0,::/0"
+    staff_view_conversations: int = Field(20, ge=1, le=100)
+    alerts_table: str | None = None
+    alerts_topic_arn: str | None = None
+    alerts_event_bus: str = "default"
+    alert_rules_path: str | None = None
+    incidents_table: str | None = None
+    incident_jobs_queue_url: str | None = None
+    incident_gdpr_authority_hours: int = Field(72, ge=1, le=24 * 30)
+    incident_anpd_business_days: int = Field(3, ge=1, le=30)
+
     def require(self, name: str) -> str:
         """The value of setting ``name``, or a ConfigurationError naming its variable."""
         value = getattr(self, name)
