@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     channel_original_retention_days: int = Field(7, ge=1, le=30)
     channel_confirmation_ttl_seconds: int = Field(600, ge=60, le=24 * 3600)
 
+    # Retention and legal holds (issue 6).
+    holds_table: str | None = None
+    retention_table: str | None = None
+    attachments_bucket: str | None = None
+    retention_sweep_page_size: int = Field(100, ge=1, le=1000)
+    retention_sweep_lease_seconds: int = Field(900, ge=30, le=3600)
+
     # Staff console: allowlist, masking views, alerts, audit verification, incidents (issue 7).
     staff_allowed_cidrs: str = "0.0.0.0/0,::/0"
     staff_view_conversations: int = Field(20, ge=1, le=100)
