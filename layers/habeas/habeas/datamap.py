@@ -86,6 +86,8 @@ class FieldSpec(_Strict):
     encrypted: bool = False
     rectifiable: bool = False
     identifier: IdentifierKind | None = None
+    # False leaves the field out of access exports (e.g. wrapped key material, meaningless to the subject).
+    exported: bool = True
     # Longest value a rectification may write (identifiers are checked by their own rules).
     max_length: int = Field(500, ge=1, le=100_000)
 
