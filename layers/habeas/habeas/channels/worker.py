@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import phonenumbers
@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from botocore.exceptions import ClientError
 from pydantic import Json
 
-from habeas import audit, aws, clock, messaging, subjects
+from habeas import audit, aws, clock, messaging, retention, subjects
 from habeas.channels.keywords import Keywords, keywords
 from habeas.channels.models import InboundItem, Platform
 from habeas.channels.rights import ChatContext, ChatRights, DynamoPendingConfirmations, channel_actor
@@ -103,13 +103,17 @@ class ConversationStore:
             .get_item(TableName=self._table(), Key=to_item({"subject_id": subject_id, "sk": sk}), ConsistentRead=True)
             .get("Item")
         )
-        return from_item(item) if item else None
+        # Past its expiry the item is gone for us, even before DynamoDB's TTL deletes it.
+        return from_item(item) if item and not retention.is_expired(from_item(item)) else None
 
     def create(self, item: dict[str, Any]) -> bool:
-        """Put ``item`` unless its key exists; False if it did (a redelivery)."""
+        """Put ``item`` unless its key exists (and has not expired); False if it did (a redelivery)."""
         try:
             aws.client("dynamodb").put_item(
-                TableName=self._table(), Item=to_item(item), ConditionExpression="attribute_not_exists(sk)"
+                TableName=self._table(),
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(sk) OR expires_at <= :now",
+                ExpressionAttributeValues=to_item({":now": int(clock.now().timestamp())}),
             )
         except ClientError as error:
             if cancelled_by_condition(error):
@@ -230,7 +234,7 @@ class ChannelWorker:
             "sent_at": clock.rfc3339(datetime.fromtimestamp(item.sent_at / 1000, UTC)),
             "received_at": item.received_at,
             "stored_at": clock.rfc3339(now),
-            "expires_at": int((now + timedelta(days=settings.channel_message_retention_days)).timestamp()),
+            **retention.stamp("conversation", now),  # expires_at from the data map's policy
             "stage": "stored",
         }
         if not self.store.create(record):
@@ -264,7 +268,7 @@ class ChannelWorker:
             {
                 **key,
                 "original_text": self.vault(subject_id, table, key, text),
-                "expires_at": int((now + timedelta(days=settings.channel_original_retention_days)).timestamp()),
+                **retention.stamp("conversation_original", now),
             }
         )
 
