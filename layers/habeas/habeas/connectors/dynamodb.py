@@ -196,6 +196,14 @@ class DynamoConnector(Connector):
             return ErasureOutcome("shred", keys.shred(subject_id))
         if strategy == "pseudonymize":
             return ErasureOutcome("pseudonymize", self._pseudonymize(subject_id))
+        if self._one_item_per_subject():
+            # The key is the subject: one conditional-free delete, its old image says whether it existed.
+            response = aws.client("dynamodb").delete_item(
+                TableName=self.table,
+                Key=to_item({str(self.store.partition_key): self.store.partition_for(subject_id)}),
+                ReturnValues="ALL_OLD",
+            )
+            return ErasureOutcome("delete", 1 if response.get("Attributes") else 0)
         deleted = 0
         pending: list[dict[str, Any]] = []
         for page in self._query(subject_id, keys_only=True):
