@@ -217,3 +217,18 @@ def test_retention_must_be_positive():
 def test_not_yaml_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="YAML"):
         datamap.load("stores: [unclosed", source="bad.yaml")
+
+
+def test_readme_example_stores_are_a_valid_data_map():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Adding a store to the data map", 1)[1]
+    example = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    raw = shipped()
+    raw["stores"] = {**raw["stores"], **example["stores"]}
+    dm = datamap.load(yaml.safe_dump(raw, sort_keys=False))
+    assert dm.store("orders").partition_for("s1") == "cust#s1"
+    assert dm.store("tickets").primary_key == ("ticket_id",)
+    assert dm.store("crm").kind == "external"
