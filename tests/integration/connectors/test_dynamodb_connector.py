@@ -296,3 +296,15 @@ def _unique() -> str:
     import uuid
 
     return uuid.uuid4().hex[:10]
+
+
+def test_requests_are_exported_through_the_subject_index_and_retained(stores, dynamodb, subject_id):
+    if "REQUESTS_TABLE" not in stores:
+        pytest.skip("the template has no requests table yet")
+    for n in range(2):
+        item = {"request_id": f"req_{subject_id}_{n}", "subject_id": subject_id, "created_at": f"2026-01-0{n + 1}"}
+        dynamodb.put_item(TableName=stores["REQUESTS_TABLE"], Item=to_item({**item, "status": "completed"}))
+    connector = connector_for(data_map().store("requests"))
+    assert sorted(r["request_id"] for r in connector.export(subject_id)) == [f"req_{subject_id}_{n}" for n in range(2)]
+    assert connector.erase(subject_id, request_id="r") == ErasureOutcome("retain", 0)
+    assert len(connector.export(subject_id)) == 2
