@@ -120,6 +120,7 @@ def test_erase_deletes_in_batches_of_25_and_retries_unprocessed_items(stores, dy
     assert len(batches.sizes) == 3 + 2  # three batches (25, 25, 10) and two retries of unprocessed halves
     assert connector.find(subject_id) == 0
     assert connector.find(neighbour) == 2  # another subject's partition is untouched
+    assert connector.erase(subject_id, request_id="req-2") == ErasureOutcome("delete", 0)
 
 
 def test_batch_that_never_drains_fails_loudly_instead_of_counting_done(stores, dynamodb, subject_id, monkeypatch):
