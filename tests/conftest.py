@@ -82,6 +82,9 @@ def _reset_library_caches() -> None:
     apps.admin_app.cache_clear()
     default_keyring.cache_clear()
     get_key_settings.cache_clear()
+    from habeas import alerts  # staff console (issue 7): the suspicious-access rules
+
+    alerts.rules.cache_clear()
 
 
 def import_handler(function_dir: str) -> ModuleType:

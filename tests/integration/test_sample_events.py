@@ -20,6 +20,11 @@ HTTP_SAMPLES = {
     "api_put_consent.json": ("ApiFunction", "api", 401),  # the sample's token is a placeholder
     "admin_find_subject.json": ("AdminFunction", "admin", 401),
     "admin_read_audit.json": ("AdminFunction", "admin", 401),
+    "admin_view_subject.json": ("AdminFunction", "admin", 401),
+    "admin_put_profile.json": ("AdminFunction", "admin", 401),
+    "admin_reveal.json": ("AdminFunction", "admin", 401),
+    "admin_list_alerts.json": ("AdminFunction", "admin", 401),
+    "admin_clear_alert.json": ("AdminFunction", "admin", 401),
     # Signed with the local app secret the embedded AWS seeds into ChannelSecret.
     "channels_whatsapp_handshake.json": ("ChannelsFunction", "channels", 200),
     "channels_whatsapp_text.json": ("ChannelsFunction", "channels", 200),
@@ -32,6 +37,7 @@ HTTP_SAMPLES = {
 OTHER_SAMPLES = {
     "channels_worker_sqs.json": ("ChannelWorkerFunction", "channel_worker"),
     "key_rotation.json": ("KeyRotationFunction", "key_rotation"),
+    "audit_verify.json": ("AuditVerifyFunction", "audit_verify"),
 }
 
 
@@ -74,3 +80,9 @@ def test_key_rotation_sample_event_rotates_an_old_key(use_function, lambda_conte
     assert result["keys_created"] >= 1 and not result["stopped_early"], result
     reset()
     assert default_keyring().current_key(subject_id).version == first.version + 1
+
+
+def test_audit_verify_sample_event_checks_the_audit_chains(use_function, lambda_context):
+    use_function("AuditVerifyFunction")
+    result = import_handler("audit_verify").handler(load_event("audit_verify.json"), lambda_context)
+    assert result["chains"] >= result["verified"] >= 0 and not result["stopped_early"], result
