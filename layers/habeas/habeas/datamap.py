@@ -301,6 +301,30 @@ class DataMap(_Strict):
             raise Unprocessable(f"fields that cannot be rectified: {', '.join(unknown)}")
         return {name: places[name][0][0].fields[name].normalise(value, name=name) for name, value in changes.items()}
 
+    def encrypted_field_stores(self) -> list[dict[str, Any]]:
+        """Where encrypted fields live, in ``habeas.keys.stores_from_json``'s format, for key rotation.
+
+        Covers DynamoDB stores keyed directly by the subject id (rotation queries by subject); table
+        names come from each store's ``table_env``, so call it where those variables are set.
+        """
+        entries = []
+        for store in self.stores.values():
+            if store.kind != "dynamodb" or not store.encrypted_fields:
+                continue
+            if store.index or store.partition_value != "{subject_id}":
+                raise ConfigurationError(
+                    f"data map store {store.name}: encrypted fields need a table keyed by the bare subject id"
+                )
+            entries.append(
+                {
+                    "table": store.env_value("table_env"),
+                    "encrypted_attributes": store.encrypted_fields,
+                    "subject_key": store.partition_key,
+                    "sort_key": store.sort_key,
+                }
+            )
+        return entries
+
     def masking_for(self, store_name: str, field: str, role: str) -> str:
         """The masking style of ``field`` of ``store_name`` for ``role`` ("hidden" for unknown roles)."""
         store = self.store(store_name)

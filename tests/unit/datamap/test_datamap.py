@@ -232,3 +232,28 @@ def test_readme_example_stores_are_a_valid_data_map():
     assert dm.store("orders").partition_for("s1") == "cust#s1"
     assert dm.store("tickets").primary_key == ("ticket_id",)
     assert dm.store("crm").kind == "external"
+
+
+def test_encrypted_field_stores_feed_key_rotation(monkeypatch):
+    from habeas.keys import stores_from_json
+
+    monkeypatch.setenv("SUBJECTS_TABLE", "subjects-physical")
+    monkeypatch.setenv("CONVERSATIONS_TABLE", "conversations-physical")
+    entries = datamap.data_map().encrypted_field_stores()
+    assert entries == [
+        {
+            "table": "subjects-physical",
+            "encrypted_attributes": ["name", "email", "phone", "address", "document_id"],
+            "subject_key": "subject_id",
+            "sort_key": None,
+        },
+        {
+            "table": "conversations-physical",
+            "encrypted_attributes": ["original_text"],
+            "subject_key": "subject_id",
+            "sort_key": "sk",
+        },
+    ]
+    import json
+
+    assert [s.table for s in stores_from_json(json.dumps(entries))] == ["subjects-physical", "conversations-physical"]
