@@ -124,6 +124,8 @@ def test_rectification_notice_names_fields_never_values(processor_env, subject_i
     notice = json.loads(processor.received[0][1])
     assert notice["action"] == "rectify" and notice["fields"] == ["email"]
     assert "new@example.com" not in processor.received[0][1].decode()
+    assert connector.rectify(subject_id, {"address": "Rua C"}, request_id="r") == 0  # not a field it holds
+    assert len(processor.received) == 1
 
 
 def test_processor_without_endpoint_is_not_applicable(stores, monkeypatch, subject_id):

@@ -121,6 +121,9 @@ def test_rectifiable_lists_where_each_field_lives():
     assert set(places) == {"name", "email", "phone", "address", "document_id"}
     store, field = places["email"][0]
     assert store.name == "profiles" and field == "email"
+    # The external processor holds copies, so a rectification notifies it too (GDPR art. 19).
+    assert [s.name for s, _ in places["email"]] == ["profiles", "support_desk"]
+    assert [s.name for s, _ in places["address"]] == ["profiles"]
 
 
 def test_unknown_store_is_a_configuration_error_naming_it():

@@ -62,7 +62,7 @@ class ExternalProcessorConnector(Connector):
 
     def rectify(self, subject_id: str, changes: dict[str, str], *, request_id: str | None = None) -> int:
         """Notify the processor which fields changed (names only; it fetches values through its own channel)."""
-        fields = sorted(name for name in changes if name in self.store.fields) or sorted(changes)
+        fields = sorted(name for name in changes if name in self.store.fields)
         if not self.applicable() or not fields:
             return 0
         self.notify(subject_id, action="rectify", request_id=request_id, fields=fields)
