@@ -37,6 +37,8 @@ HTTP_SAMPLES = {
 OTHER_SAMPLES = {
     "channels_worker_sqs.json": ("ChannelWorkerFunction", "channel_worker"),
     "key_rotation.json": ("KeyRotationFunction", "key_rotation"),
+    "retention_cascade_ttl.json": ("RetentionCascadeFunction", "retention_cascade"),
+    "retention_sweep.json": ("RetentionSweepFunction", "retention_sweep"),
     "audit_verify.json": ("AuditVerifyFunction", "audit_verify"),
 }
 
@@ -80,6 +82,26 @@ def test_key_rotation_sample_event_rotates_an_old_key(use_function, lambda_conte
     assert result["keys_created"] >= 1 and not result["stopped_early"], result
     reset()
     assert default_keyring().current_key(subject_id).version == first.version + 1
+
+
+def test_retention_cascade_sample_batch_is_handled_record_by_record(use_function, lambda_context, embedded_aws):
+    use_function("RetentionCascadeFunction")
+    event = load_event("retention_cascade_ttl.json")
+    table = embedded_aws.function_env("RetentionCascadeFunction")["CONVERSATIONS_TABLE"]
+    for record in event["Records"]:  # the sample names the table as deployed; point it at this stack's
+        record["eventSourceARN"] = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/sample"
+    result = import_handler("retention_cascade").handler(event, lambda_context)
+    assert result == {"batchItemFailures": []}
+    from habeas import audit
+
+    assert any(e["action"] == "retention.expired" for e in audit.entries("sub_sample0001"))
+
+
+def test_retention_sweep_sample_event_runs_a_sweep(use_function, lambda_context, monkeypatch):
+    use_function("RetentionSweepFunction")
+    monkeypatch.setenv("RETENTION_SWEEP_STOP_MARGIN_MS", "1000")  # the test context has 10 s left
+    result = import_handler("retention_sweep").handler(load_event("retention_sweep.json"), lambda_context)
+    assert result["status"] in ("completed", "busy"), result
 
 
 def test_audit_verify_sample_event_checks_the_audit_chains(use_function, lambda_context):
