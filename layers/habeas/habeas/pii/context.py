@@ -106,44 +106,53 @@ def context_kind(text: str, start: int, end: int, lowered: str | None = None) ->
     looks ahead two words for a document's name ("12345678 es mi DNI"). A currency sign or code
     right before the value, or a currency word right after it, makes it MONEY.
     """
-    if lowered is None or len(lowered) != len(text):
-        lowered = None  # a few characters lower-case to two ("İ"): lower the windows on their own
-    window = slice(max(0, start - _WINDOW_BEFORE), start)
-    ahead = slice(end, end + _WINDOW_AFTER)
-    before_lowered = text[window].lower() if lowered is None else lowered[window]
-    after = _AFTER.findall(text[ahead].lower() if lowered is None else lowered[ahead])
-    if after and after[0] in _CURRENCY_AFTER and text[end : end + 1] == " ":
-        return MONEY
-    pieces = _BEFORE.findall(before_lowered)
+    if lowered is not None and len(lowered) == len(text):
+        # Regexes run on the message's lower-cased text between pos and endpos (as if sliced there).
+        before, b0, b1 = lowered, max(0, start - _WINDOW_BEFORE), start
+        after, a0, a1 = lowered, end, end + _WINDOW_AFTER
+    else:  # a few characters lower-case to two ("İ"): lower the windows on their own
+        before = text[max(0, start - _WINDOW_BEFORE) : start].lower()
+        after = text[end : end + _WINDOW_AFTER].lower()
+        b0, b1, a0, a1 = 0, len(before), 0, len(after)
+    if text[end : end + 1] == " ":
+        first = _AFTER.search(after, a0, a1)
+        if first is not None and first.group() in _CURRENCY_AFTER:
+            return MONEY
+    pieces = _BEFORE.findall(before, b0, b1)
+    if pieces:  # right before the value
+        last = pieces[-1]
+        if last in _CURRENCY_SIGNS or last in _CURRENCY_CODES:
+            return MONEY
+        if last == "#":
+            return NEG  # "#12345": written as a reference number
     crossed_comma = False
     words = 0
     for i in range(len(pieces) - 1, -1, -1):
         piece = pieces[i]
-        if i == len(pieces) - 1:  # right before the value
-            if piece in _CURRENCY_SIGNS or piece in _CURRENCY_CODES:
-                return MONEY
-            if piece == "#":
-                return NEG  # "#12345": written as a reference number
-        if piece == ",":
-            crossed_comma = True
-        elif piece in _SENTENCE_BREAKS or piece[0] in " \t":
-            if piece != "." or i == 0 or pieces[i - 1] not in _ABBREVIATIONS:
-                break
-        elif piece[0].isdigit():
-            break  # another value: its label is not this one's
-        elif piece[0].isalpha():
+        head = piece[0]
+        if head.isalpha():  # most pieces are words: tested first
             kind = _keyword(piece)
             if kind is not None and not (crossed_comma and kind in (NEG, MONEY)):
                 return kind
             words += 1
             if words == 6:
                 break
-    for piece in after[:2]:
+        elif piece == ",":
+            crossed_comma = True
+        elif piece in _SENTENCE_BREAKS or head in " \t":
+            if piece != "." or i == 0 or pieces[i - 1] not in _ABBREVIATIONS:
+                break
+        elif head.isdigit():
+            break  # another value: its label is not this one's
+    for seen, match in enumerate(_AFTER.finditer(after, a0, a1), 1):  # the next two words
+        piece = match.group()
         if not piece[0].isalpha():
             break
         kind = _keyword(piece)
         if kind is not None and kind not in (NEG, MONEY):
             return kind
+        if seen == 2:
+            break
     return None
 
 

@@ -30,11 +30,17 @@ def normalise_lang(lang: str | None) -> str | None:
 
 
 def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
-    return any(start < e and s < end for s, e in taken)
+    # A loop, not any(<generator>): most calls see zero to two spans, where the generator costs more.
+    for s, e in taken:  # noqa: SIM110
+        if start < e and s < end:
+            return True
+    return False
 
 
 def _resolve(candidates: list[d.Candidate]) -> list[d.Candidate]:
     """Keep non-overlapping candidates: strongest first, then longest, then by type and position."""
+    if len(candidates) < 2:
+        return candidates
     ordered = sorted(candidates, key=lambda c: (-c[3], c[0] - c[1], _TYPE_ORDER.get(c[2], 99), c[0]))
     kept: list[d.Candidate] = []
     taken: list[tuple[int, int]] = []
@@ -46,21 +52,15 @@ def _resolve(candidates: list[d.Candidate]) -> list[d.Candidate]:
     return kept
 
 
-def detect(
-    text: str, lang: str | None = None, default_region: str | None = None, *, region: str | None = None
-) -> list[Span]:
-    """Personal data in ``text`` as non-overlapping spans (offsets into ``text``), in order.
-
-    ``lang`` ("es", "pt", "en"; None for unknown) and ``default_region`` (ISO country of the sender,
-    e.g. from the phone number's prefix) choose the numbering plans for phones written without a
-    country code; ``region`` is the same as ``default_region`` (the name the channel worker passes).
-    """
+def find(text: str, lang: str | None = None, region: str | None = None) -> list[d.Candidate]:
+    """``detect``'s work without the Span objects: ``(start, end, type, strength)`` tuples, in order,
+    not overlapping (the command line formats these directly)."""
     if not text:
         return []
     lang = normalise_lang(lang)
-    candidates: list[d.Candidate] = list(d.emails(text))
+    candidates: list[d.Candidate] = d.emails(text) if "@" in text else []
     if _HAS_DIGIT.search(text) is None:
-        return [Span(s, e, t) for s, e, t, _ in _resolve(candidates)]
+        return _resolve(candidates)
 
     context = Context(text)
     candidates.extend(d.numbers(text, context, lang))
@@ -70,14 +70,23 @@ def detect(
 
     # Phones last: validating one costs more than all the regexes, so skip what is already a
     # stronger match (a formatted CPF or a card also looks like a run of digit groups).
-    regions = phones.regions_for(lang, default_region or region)
-    for start, end, raw in d.phone_candidates(text):
-        if _overlaps(taken, start, end):
-            continue
-        found = d.phone(start, raw, regions, context)
-        if found is not None:
-            candidates.append(found)
-    return [Span(s, e, t) for s, e, t, _ in _resolve(candidates)]
+    candidates.extend(d.phones_in(text, taken, phones.regions_for(lang, region), context))
+    return _resolve(candidates)
+
+
+def detect(
+    text: str, lang: str | None = None, default_region: str | None = None, *, region: str | None = None
+) -> list[Span]:
+    """Personal data in ``text`` as non-overlapping spans (offsets into ``text``), in order.
+
+    ``lang`` ("es", "pt", "en"; None for unknown) and ``default_region`` (ISO country of the sender,
+    e.g. from the phone number's prefix) choose the numbering plans for phones written without a
+    country code; ``region`` is the same as ``default_region`` (the name the channel worker passes).
+    """
+    return [Span(s, e, t) for s, e, t, _ in find(text, lang, default_region or region)]
+
+
+_PLACEHOLDERS: dict[str, str] = {}
 
 
 def _mask(value: str, span_type: str, style: MaskStyle) -> str:
@@ -89,7 +98,24 @@ def _mask(value: str, span_type: str, style: MaskStyle) -> str:
             seen += value[keep_from].isdigit()
         head = "".join("*" if ch.isdigit() else ch for ch in value[:keep_from])
         return head + value[keep_from:]
-    return f"[{span_type.upper()}]"
+    placeholder = _PLACEHOLDERS.get(span_type)
+    if placeholder is None:
+        placeholder = _PLACEHOLDERS[span_type] = f"[{span_type.upper()}]"
+    return placeholder
+
+
+def masked(text: str, found: list[d.Candidate], style: MaskStyle = MaskStyle.PLACEHOLDER) -> str:
+    """``text`` with each of ``find``'s spans replaced as ``style`` says."""
+    if not found:
+        return text
+    parts: list[str] = []
+    last = 0
+    for start, end, span_type, _ in found:
+        parts.append(text[last:start])
+        parts.append(_mask(text[start:end], span_type, style))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def redact(
@@ -105,15 +131,9 @@ def redact(
     ``style`` is a :class:`MaskStyle` (or its value): typed placeholders (``[CARD]``, ``[CPF]``, ...)
     by default, or card numbers reduced to their last four digits. See :func:`detect` for the rest.
     """
-    style = MaskStyle(style)
-    spans = detect(text, lang, default_region, region=region)
-    if not spans:
+    if style is not MaskStyle.PLACEHOLDER:
+        style = MaskStyle(style)
+    found = find(text, lang, default_region or region)
+    if not found:
         return Redaction(text, ())
-    parts: list[str] = []
-    last = 0
-    for span in spans:
-        parts.append(text[last : span.start])
-        parts.append(_mask(text[span.start : span.end], span.type, style))
-        last = span.end
-    parts.append(text[last:])
-    return Redaction("".join(parts), tuple(spans))
+    return Redaction(masked(text, found, style), tuple(Span(s, e, t) for s, e, t, _ in found))

@@ -124,6 +124,11 @@ def international_ok(raw: str) -> bool:
     digits = _NON_DIGIT.sub("", raw)
     if raw.lstrip().startswith("00"):
         digits = digits[2:]
+    return international_digits_ok(digits)
+
+
+def international_digits_ok(digits: str) -> bool:
+    """``international_ok`` on the digits after the + or 00 (country code first)."""
     for cc_len in (1, 2, 3):
         country_code = int(digits[:cc_len] or 0)
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
@@ -145,7 +150,11 @@ def international_ok(raw: str) -> bool:
 
 def national_ok(raw: str, regions: tuple[str, ...]) -> bool:
     """A number written without a country code: valid in one of ``regions``."""
-    digits = _NON_DIGIT.sub("", raw)
+    return national_digits_ok(_NON_DIGIT.sub("", raw), regions)
+
+
+def national_digits_ok(digits: str, regions: tuple[str, ...]) -> bool:
+    """``national_ok`` on the number's digits."""
     return any(valid_national(digits, region) for region in regions)
 
 
