@@ -62,6 +62,9 @@ API_TYPES = (
     "AWS::Cognito::UserPoolGroup",
     "AWS::SSM::Parameter",
 )
+# KMS key usages and specs that moto's CloudFormation ignores (it makes every key symmetric):
+# such keys are created through the KMS API from the template's properties instead.
+_SYMMETRIC = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
 
@@ -112,6 +115,14 @@ def serialise_dynamodb() -> None:
 
     for name in _DYNAMODB_ITEM_OPERATIONS:
         setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+
+
+def _needs_kms_api(resource: dict[str, Any]) -> bool:
+    """An AWS::KMS::Key whose KeySpec or KeyUsage is not the symmetric default."""
+    if resource.get("Type") != "AWS::KMS::Key":
+        return False
+    properties = resource.get("Properties") or {}
+    return any(properties.get(name, default) != default for name, default in _SYMMETRIC.items())
 
 
 @functools.cache
@@ -395,7 +406,7 @@ class EmbeddedAws:
         kept = {
             logical_id: dict(resource)
             for logical_id, resource in (cfn.get("Resources") or {}).items()
-            if resource["Type"] in STACK_TYPES
+            if resource["Type"] in STACK_TYPES and not _needs_kms_api(resource)
         }
         for resource in kept.values():
             depends = resource.get("DependsOn")
@@ -438,6 +449,9 @@ class EmbeddedAws:
             "AWS::Cognito::UserPoolGroup": self._create_user_pool_group,
             "AWS::SSM::Parameter": self._create_ssm_parameter,
         }
+        # Asymmetric (e.g. SIGN_VERIFY) keys first: anything else may refer to them.
+        pending = [logical_id for logical_id, r in resources.items() if _needs_kms_api(r)] + pending
+        creators["AWS::KMS::Key"] = self._create_kms_key
         for logical_id in pending:  # API_TYPES order puts pools before clients and groups
             resource = resources[logical_id]
             condition = resource.get("Condition")
@@ -445,6 +459,20 @@ class EmbeddedAws:
                 continue
             properties = self.resolve(resource.get("Properties") or {}, f"resource {logical_id}")
             self.physical_ids[logical_id] = creators[resource["Type"]](logical_id, properties)
+
+    def _create_kms_key(self, logical_id: str, properties: dict[str, Any]) -> str:
+        """A KMS key with the template's KeySpec and KeyUsage (moto's CloudFormation drops both)."""
+        request: dict[str, Any] = {
+            "KeySpec": properties.get("KeySpec", _SYMMETRIC["KeySpec"]),
+            "KeyUsage": properties.get("KeyUsage", _SYMMETRIC["KeyUsage"]),
+            "Description": properties.get("Description") or f"{self.stack_name}-{logical_id}",
+        }
+        if properties.get("KeyPolicy"):
+            policy = properties["KeyPolicy"]
+            request["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        if properties.get("Tags"):
+            request["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties["Tags"]]
+        return self._client("kms").create_key(**request)["KeyMetadata"]["KeyId"]
 
     def _create_secret(self, logical_id: str, properties: dict[str, Any]) -> str:
         secrets = self._client("secretsmanager")

@@ -25,6 +25,10 @@ HTTP_SAMPLES = {
     "admin_reveal.json": ("AdminFunction", "admin", 401),
     "admin_list_alerts.json": ("AdminFunction", "admin", 401),
     "admin_clear_alert.json": ("AdminFunction", "admin", 401),
+    "requests_create.json": ("ApiFunction", "api", 401),
+    "requests_list.json": ("ApiFunction", "api", 401),
+    "requests_get.json": ("ApiFunction", "api", 401),
+    "requests_admin_list.json": ("AdminFunction", "admin", 401),
     # Signed with the local app secret the embedded AWS seeds into ChannelSecret.
     "channels_whatsapp_handshake.json": ("ChannelsFunction", "channels", 200),
     "channels_whatsapp_text.json": ("ChannelsFunction", "channels", 200),
@@ -37,6 +41,7 @@ HTTP_SAMPLES = {
 OTHER_SAMPLES = {
     "channels_worker_sqs.json": ("ChannelWorkerFunction", "channel_worker"),
     "key_rotation.json": ("KeyRotationFunction", "key_rotation"),
+    "requests_worker_sqs.json": ("RequestsWorkerFunction", "requests_worker"),
     "retention_cascade_ttl.json": ("RetentionCascadeFunction", "retention_cascade"),
     "retention_sweep.json": ("RetentionSweepFunction", "retention_sweep"),
     "audit_verify.json": ("AuditVerifyFunction", "audit_verify"),
@@ -108,3 +113,13 @@ def test_audit_verify_sample_event_checks_the_audit_chains(use_function, lambda_
     use_function("AuditVerifyFunction")
     result = import_handler("audit_verify").handler(load_event("audit_verify.json"), lambda_context)
     assert result["chains"] >= result["verified"] >= 0 and not result["stopped_early"], result
+
+
+def test_requests_worker_sample_batch_fails_only_its_poison_record(use_function, lambda_context):
+    use_function("RequestsWorkerFunction")
+    event = load_event("requests_worker_sqs.json")
+    poison = [r["messageId"] for r in event["Records"] if not r["body"].rstrip().endswith("}")]
+    assert len(poison) == 1
+    # The well-formed record names a request that does not exist: dropped, not retried.
+    result = import_handler("requests_worker").handler(event, lambda_context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": poison[0]}]}

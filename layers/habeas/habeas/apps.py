@@ -9,18 +9,24 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from habeas import allowlist, http
-from habeas.routes import admin, consents, holds, public, verifications
+from habeas.routes import admin, admin_requests, consents, holds, public, requests, verifications
 from habeas.routes import retention as retention_routes
 from habeas.tokens import verify_staff_token, verify_subject_token
 
 Mounts = tuple[tuple[APIGatewayHttpRouter, str | None], ...]
 
 # Which routers each function serves, at which prefix (template.yaml routes the same paths to it).
-API_ROUTERS: Mounts = ((public.router, None), (verifications.router, "/v1"), (consents.router, "/v1/consents"))
+API_ROUTERS: Mounts = (
+    (public.router, None),
+    (verifications.router, "/v1"),
+    (consents.router, "/v1/consents"),
+    (requests.router, "/v1/requests"),
+)
 ADMIN_ROUTERS: Mounts = (
     (admin.router, "/v1/admin"),
     (holds.router, "/v1/admin"),
     (retention_routes.router, "/v1/admin"),
+    (admin_requests.router, "/v1/admin"),
 )
 
 _SUBJECT_PREFIXES = ("/v1/consents", "/v1/requests")

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     channel_original_retention_days: int = Field(7, ge=1, le=30)
     channel_confirmation_ttl_seconds: int = Field(600, ge=60, le=24 * 3600)
 
+    # Data-subject requests (issue 4).
+    requests_table: str | None = None
+    requests_queue_url: str | None = None
+    requests_dlq_url: str | None = None
+    exports_bucket: str | None = None
+    certificate_key_arn: str | None = None
+    # Answer deadline per regulation, ISO 8601 "PnM" (calendar months) or "PnD" (days).
+    request_deadlines: dict[str, str] = {"gdpr": "P1M", "lgpd": "P15D", "ccpa": "P45D"}
+    request_max_attempts: int = Field(4, ge=1, le=20)  # per store; below the queue's maxReceiveCount
+    request_retention_days: int = Field(1825, ge=30, le=3650)
+    export_url_ttl_seconds: int = Field(900, ge=60, le=3600)
+
     # Retention and legal holds (issue 6).
     holds_table: str | None = None
     retention_table: str | None = None
