@@ -39,9 +39,7 @@ def test_a_dpo_places_lists_and_lifts_a_hold_and_every_change_is_audited(call, o
     hold = placed.body
     assert hold["status"] == "active" and hold["subject_id"] == subject_id and hold["placed_by"] == "dpo-1"
 
-    listed = call(
-        "AdminFunction", "GET", f"/v1/admin/subjects/{subject_id}/holds", route=HOLDS, headers=staff(["dpo"])
-    )
+    listed = call("AdminFunction", "GET", f"/v1/admin/subjects/{subject_id}/holds", route=HOLDS, headers=staff(["dpo"]))
     assert listed.status == 200 and listed.body["held"] is True
     assert [h["hold_id"] for h in listed.body["holds"]] == [hold["hold_id"]]
 
@@ -105,9 +103,7 @@ def test_unknown_subject_or_hold_is_404_and_bad_bodies_are_422(call, outbox, sta
         headers=staff(["dpo"]),
     )
     assert missing.status == 404
-    listed = call(
-        "AdminFunction", "GET", f"/v1/admin/subjects/{subject_id}/holds", route=HOLDS, headers=staff(["dpo"])
-    )
+    listed = call("AdminFunction", "GET", f"/v1/admin/subjects/{subject_id}/holds", route=HOLDS, headers=staff(["dpo"]))
     assert listed.body == {"holds": [], "held": False}
 
 

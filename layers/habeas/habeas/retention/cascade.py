@@ -113,38 +113,55 @@ def delete_attachments(subject_id: str, item: dict[str, Any]) -> int:
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
 
+def already_audited(subject_id: str | None, item_hash: str) -> bool:
+    """True if the subject's recent audit entries hold this deletion (a run died before its receipt)."""
+    if not subject_id:
+        return False
+    for entry in audit.entries(subject_id, limit=200):
+        if entry.get("action") == "retention.expired" and (entry.get("detail") or {}).get("item") == item_hash:
+            return True
+    return False
+
+
 def expire(store: Store, item: dict[str, Any], *, cause: str) -> bool:
     """Everything a retention deletion of ``item`` entails, once: dependents, audit entry, counter.
 
-    ``cause`` is ``ttl`` (DynamoDB's TTL deleted it) or ``sweep`` (the sweep deleted it). Returns
-    False if this deletion had already been handled.
+    ``cause`` is ``ttl`` (DynamoDB's TTL deleted it) or ``sweep`` (the sweep deletes it next). Returns
+    False if this deletion had already been handled. A receipt marked ``pending`` before any effect
+    and ``done`` after them makes a retry (stream redelivery, a sweep killed half-way) finish the
+    work without a second audit entry.
     """
     key = key_of(store, item)
     receipt = _key_hash(f"{store.name}|{item.get(TTL_ATTRIBUTE)}", key)
-    if ledger.has_receipt(receipt):
+    state = ledger.receipt_state(receipt)
+    if state == "done":
         return False
+    if state is None:
+        ledger.mark_receipt(receipt, "pending")
     subject_id = subject_of(store, item)
     marker = item.get(POLICY_ATTRIBUTE)
     category = category_of_marker(str(marker)) if marker else None
+    item_hash = _key_hash(store.name, key)[:24]
     attachments = delete_attachments(subject_id, item) if subject_id and store.name == "conversations" else 0
-    audit.record(
-        SYSTEM,
-        audit.AuditEvent(
-            action="retention.expired",
-            subject_id=subject_id,
-            fields=sorted(name for name in store.fields if name in item),
-            detail={
-                "store": store.name,
-                "category": category,
-                "cause": cause,
-                "item": _key_hash(store.name, key)[:24],
-                "attachments_deleted": attachments,
-            },
-        ),
-    )
-    if category:
-        ledger.count_deleted(category)
-    ledger.claim_receipt(receipt)
+    if state is None or not already_audited(subject_id, item_hash):
+        audit.record(
+            SYSTEM,
+            audit.AuditEvent(
+                action="retention.expired",
+                subject_id=subject_id,
+                fields=sorted(name for name in store.fields if name in item),
+                detail={
+                    "store": store.name,
+                    "category": category,
+                    "cause": cause,
+                    "item": item_hash,
+                    "attachments_deleted": attachments,
+                },
+            ),
+        )
+        if category:
+            ledger.count_deleted(category)
+    ledger.mark_receipt(receipt, "done")
     metrics.add_metric(name="RetentionDeletions", unit="Count", value=1)
     logger.info("retention deletion", extra={"subject_id": subject_id, "store": store.name, "cause": cause})
     return True

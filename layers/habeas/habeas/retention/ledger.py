@@ -8,7 +8,7 @@ Items (pk / sk), none holding personal data:
 - ``sweep`` / ``lease`` · ``sweep`` / ``last``     who runs the sweep until when · the last run's result
 - ``policy`` / ``<category>``                     the policy last applied and older ones still to re-stamp
 - ``cursor`` / ``s3-due``                         the last date partition of S3 markers fully swept
-- ``done#<hash>`` / ``-``                          a cascade already handled this deletion (idempotency)
+- ``done#<hash>`` / ``-``                          how far a deletion's cascade got (pending / done)
 
 Counters are kept by the writes' own stream records and by the sweep, so the report never scans.
 """
@@ -112,31 +112,20 @@ def put(pk: str, sk: str, values: dict[str, Any]) -> None:
     aws.client("dynamodb").put_item(TableName=_table(), Item=to_item({"pk": pk, "sk": sk, **values}))
 
 
-def claim_receipt(receipt: str, ttl_days: int = 30) -> bool:
-    """Record that a deletion was handled; False if it already was (a retried stream record)."""
-    try:
-        aws.client("dynamodb").put_item(
-            TableName=_table(),
-            Item=to_item(
-                {
-                    "pk": f"done#{receipt}",
-                    "sk": "-",
-                    "at": clock.rfc3339(clock.now()),
-                    "expires_at": int(clock.now().timestamp()) + ttl_days * _DAY,
-                }
-            ),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as error:
-        if cancelled_by_condition(error):
-            return False
-        raise
-    return True
+def receipt_state(receipt: str) -> str | None:
+    """``pending`` (a run began handling this deletion), ``done``, or None (never seen)."""
+    item = get(f"done#{receipt}", "-")
+    return str(item.get("state", "done")) if item else None
 
 
-def has_receipt(receipt: str) -> bool:
-    """True if a deletion was already handled."""
-    return get(f"done#{receipt}", "-") is not None
+def mark_receipt(receipt: str, state: str, ttl_days: int = 30) -> None:
+    """Record how far the handling of a deletion got (``pending`` before its effects, ``done`` after)."""
+    now = clock.now()
+    put(
+        f"done#{receipt}",
+        "-",
+        {"state": state, "at": clock.rfc3339(now), "expires_at": int(now.timestamp()) + ttl_days * _DAY},
+    )
 
 
 # ---------------------------------------------------------------- the sweep's lease

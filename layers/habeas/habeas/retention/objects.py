@@ -10,7 +10,7 @@ put back (due at once if their day has passed) when the last hold is lifted.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from habeas import aws, clock
@@ -48,7 +48,8 @@ def register(object_key: str, category: str, anchor: datetime) -> date | None:
     expires_at = expires_at_for(category, anchor)
     if expires_at is None:
         return None
-    due = datetime.fromtimestamp(expires_at, tz=anchor.tzinfo).date()
+    # The first day that starts at or after the expiry: an object is never deleted before its time.
+    due = (datetime.fromtimestamp(expires_at - 1, tz=UTC) + timedelta(days=1)).date()
     aws.client("s3").put_object(Bucket=_bucket(), Key=marker_key(due, category, object_key), Body=b"")
     return due
 

@@ -8,9 +8,9 @@ Three phases, each proportional to what it has to change, never to what is store
    each gets ``expires_at = retention_anchor + new duration`` and the new marker, conditionally on still
    carrying the old one. A partition that is empty is done; the marker leaves the list.
 2. **Expire.** Items whose ``expires_at`` has passed are read from their current marker's partition
-   (``expires_at <= now``: a range on the index sort key) and deleted conditionally on still being
-   expired (a hold removes ``expires_at``, so held items are never in the index and never deleted);
-   each deletion cascades exactly like a TTL deletion (``habeas.retention.cascade.expire``).
+   (``expires_at <= now``: a range on the index sort key); each cascades exactly like a TTL deletion
+   (``habeas.retention.cascade.expire``), then is deleted conditionally on still being expired (a hold
+   removes ``expires_at``, so held items are never in the index and never deleted).
    DynamoDB's TTL would delete them too, within days; the sweep makes it prompt and provable.
 3. **S3.** Due markers (``habeas.retention.objects``) are listed one day partition at a time, from
    the day after the last fully swept one to today; held subjects' markers are parked.
@@ -24,6 +24,7 @@ Lambda's time runs out (``status: partial``) and the next scheduled run continue
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from habeas.retention import (
     policy,
     seconds_of,
 )
-from habeas.retention.cascade import SYSTEM, expire
+from habeas.retention.cascade import SYSTEM, already_audited, expire
 from habeas.retention.stores import table_of
 
 
@@ -161,21 +162,27 @@ class Sweep:
             for raw in items:
                 self._check_time()
                 key = {name: raw[name] for name in store.primary_key}
+                current = aws.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+                if not current:
+                    continue
+                item = from_item(current)
+                if item.get(POLICY_ATTRIBUTE) != marker or int(item.get(TTL_ATTRIBUTE, self.epoch + 1)) > self.epoch:
+                    continue  # held or re-stamped since the index was read
+                # Cascade first, then delete: a run killed in between finds the item again next time,
+                # and the cascade's receipt keeps it from being audited twice.
+                expire(store, item, cause="sweep")
                 try:
-                    old = aws.client("dynamodb").delete_item(
+                    aws.client("dynamodb").delete_item(
                         TableName=table,
                         Key=key,
                         ConditionExpression="#ttl <= :now AND #pol = :pol",
                         ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#pol": POLICY_ATTRIBUTE},
                         ExpressionAttributeValues=to_item({":now": self.epoch, ":pol": marker}),
-                        ReturnValues="ALL_OLD",
                     )
                 except ClientError as error:
                     if not cancelled_by_condition(error):
                         raise
-                    continue  # held, re-stamped or already deleted meanwhile
-                item = from_item(old.get("Attributes") or raw)
-                expire(store, item, cause="sweep")
+                    continue  # held, re-stamped or already deleted (by TTL) meanwhile
                 self.deleted[category] += 1
 
     # ------------------------------------------------------------ phase 3: S3 date partitions
@@ -187,7 +194,6 @@ class Sweep:
         today = self.now.date()
         cursor = ledger.get("cursor", "s3-due")
         first = date.fromisoformat(cursor["through"]) + timedelta(days=1) if cursor else today - timedelta(days=7)
-        s3 = aws.client("s3")
         bucket = get_settings().require("attachments_bucket")
         for day in objects.days_between(first, today):
             for markers in objects.due_markers(day):
@@ -199,22 +205,32 @@ class Sweep:
                         objects.park(marker, subject_id)
                         self.held_skipped += 1
                         continue
-                    s3.delete_object(Bucket=bucket, Key=object_key)
-                    if not ledger.has_receipt(f"s3#{marker}"):
-                        audit.record(
-                            SYSTEM,
-                            audit.AuditEvent(
-                                action="retention.expired",
-                                subject_id=subject_id,
-                                detail={"store": "attachments", "category": category, "cause": "sweep", "objects": 1},
-                            ),
-                        )
-                        ledger.count_deleted(category)
-                        ledger.claim_receipt(f"s3#{marker}")
-                    s3.delete_object(Bucket=bucket, Key=marker)
+                    self._expire_object(bucket, marker, object_key, category, subject_id)
                     self.s3_deleted[category] += 1
             if day < today:  # today's partition may still grow: list it again next time
                 ledger.put("cursor", "s3-due", {"through": day.isoformat()})
+
+    def _expire_object(self, bucket: str, marker: str, object_key: str, category: str, subject_id: str | None) -> None:
+        """Delete one due object, audited once (receipt pending → done), then its marker."""
+        s3 = aws.client("s3")
+        receipt = f"s3#{hashlib.sha256(marker.encode()).hexdigest()}"
+        item_hash = hashlib.sha256(object_key.encode()).hexdigest()[:24]
+        state = ledger.receipt_state(receipt)
+        if state is None:
+            ledger.mark_receipt(receipt, "pending")
+        s3.delete_object(Bucket=bucket, Key=object_key)
+        if state is None or (state == "pending" and not already_audited(subject_id, item_hash)):
+            audit.record(
+                SYSTEM,
+                audit.AuditEvent(
+                    action="retention.expired",
+                    subject_id=subject_id,
+                    detail={"store": "attachments", "category": category, "cause": "sweep", "item": item_hash},
+                ),
+            )
+            ledger.count_deleted(category)
+        ledger.mark_receipt(receipt, "done")
+        s3.delete_object(Bucket=bucket, Key=marker)
 
     # ------------------------------------------------------------ the run
 
