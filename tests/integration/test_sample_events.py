@@ -25,6 +25,9 @@ HTTP_SAMPLES = {
     "admin_reveal.json": ("AdminFunction", "admin", 401),
     "admin_list_alerts.json": ("AdminFunction", "admin", 401),
     "admin_clear_alert.json": ("AdminFunction", "admin", 401),
+    "admin_record_incident.json": ("AdminFunction", "admin", 401),
+    "admin_read_incident.json": ("AdminFunction", "admin", 401),
+    "admin_approve_incident.json": ("AdminFunction", "admin", 401),
     "requests_create.json": ("ApiFunction", "api", 401),
     "requests_list.json": ("ApiFunction", "api", 401),
     "requests_get.json": ("ApiFunction", "api", 401),
@@ -45,6 +48,7 @@ OTHER_SAMPLES = {
     "retention_cascade_ttl.json": ("RetentionCascadeFunction", "retention_cascade"),
     "retention_sweep.json": ("RetentionSweepFunction", "retention_sweep"),
     "audit_verify.json": ("AuditVerifyFunction", "audit_verify"),
+    "incident_worker_sqs.json": ("IncidentWorkerFunction", "incident_worker"),
 }
 
 
@@ -107,6 +111,15 @@ def test_retention_sweep_sample_event_runs_a_sweep(use_function, lambda_context,
     monkeypatch.setenv("RETENTION_SWEEP_STOP_MARGIN_MS", "1000")  # the test context has 10 s left
     result = import_handler("retention_sweep").handler(load_event("retention_sweep.json"), lambda_context)
     assert result["status"] in ("completed", "busy"), result
+
+
+def test_incident_worker_sample_drops_an_unknown_incident_and_fails_only_the_poison_record(
+    use_function, lambda_context
+):
+    use_function("IncidentWorkerFunction")
+    event = load_event("incident_worker_sqs.json")
+    result = import_handler("incident_worker").handler(event, lambda_context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
 
 
 def test_audit_verify_sample_event_checks_the_audit_chains(use_function, lambda_context):

@@ -34,6 +34,7 @@ TABLES = {
     "AuditTable": "AUDIT_TABLE",
     "ConversationsTable": "CONVERSATIONS_TABLE",
     "KeyringTable": "KEYRING_TABLE",
+    "RequestsTable": "REQUESTS_TABLE",  # rights confirmed in a chat file data-subject requests
 }
 
 
@@ -164,6 +165,7 @@ def channel_aws(monkeypatch, graph) -> Iterator[ChannelAws]:
             },
         )["QueueUrl"]
         env["INBOUND_QUEUE_URL"] = queue_url
+        env["REQUESTS_QUEUE_URL"] = sqs.create_queue(QueueName=f"{deployment}-requests")["QueueUrl"]
         secrets = boto3.client("secretsmanager")
         # What an operator puts into ChannelSecret (its template keys), with per-test values.
         channel_secret = {

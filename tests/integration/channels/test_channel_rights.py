@@ -31,6 +31,13 @@ def actions(subject_id: str) -> list[str]:
     return [entry["action"] for entry in audit.entries(subject_id, newest_first=False)]
 
 
+def requests_of(subject_id: str) -> list[dict]:
+    """The data-subject requests the chat filed for the subject."""
+    from habeas.requests.store import RequestStore
+
+    return RequestStore().for_subject(subject_id)
+
+
 def request_details(subject_id: str) -> list[tuple[str, str]]:
     return [
         (entry["action"], entry["detail"]["type"])
@@ -96,12 +103,14 @@ def test_erasure_from_the_chat_asks_for_confirmation_first(
     assert request_details(subject_id) == [
         ("request.requested_from_chat", "erasure"),
         ("request.confirmed_from_chat", "erasure"),
+        ("request.received", "erasure"),
     ]
+    assert [(r["type"], r["status"]) for r in requests_of(subject_id)] == [("erasure", "in_progress")]
     assert DynamoPendingConfirmations().get(subject_id) is None
     assert channel_aws.graph.texts()[-1].startswith(received)
     # A second "yes" confirms nothing more.
     say(platform, build(sender, confirm))
-    assert len(request_details(subject_id)) == 2
+    assert len(request_details(subject_id)) == 3 and len(requests_of(subject_id)) == 1
 
 
 def test_no_cancels_a_pending_erasure(say, channel_aws):
@@ -140,10 +149,13 @@ def test_an_expired_confirmation_confirms_nothing(say, channel_aws):
 )
 def test_access_from_the_chat_is_started_at_once(say, channel_aws, sender, text, reply):
     say("whatsapp", wa_text(sender, text))
-    assert request_details(phone_subject(f"+{sender}")) == [
+    subject_id = phone_subject(f"+{sender}")
+    assert request_details(subject_id) == [
         ("request.requested_from_chat", "access"),
         ("request.confirmed_from_chat", "access"),
+        ("request.received", "access"),
     ]
+    assert [(r["type"], r["status"]) for r in requests_of(subject_id)] == [("access", "in_progress")]
     [sent] = channel_aws.graph.texts()
     assert sent.startswith(reply)
 

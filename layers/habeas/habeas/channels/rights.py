@@ -1,7 +1,8 @@
 """Rights exercised from a chat: opt-out at once, access at once, erasure after a confirmation.
 
-``start_request`` is the single seam to the data-subject requests service: today it only records
-the confirmed intent in the audit log; wiring it to the requests service changes nothing else here.
+``start_request`` is the single seam to the data-subject requests service: it records the confirmed
+intent in the audit log and files the request (``habeas.requests.service``), which then runs like
+one filed on the portal.
 """
 
 from __future__ import annotations
@@ -32,18 +33,21 @@ def channel_actor(platform: Platform, request_id: str | None = None) -> audit.Ac
 def start_request(subject_id: str, type: ChatRequestType, channel: Platform) -> dict[str, Any]:  # noqa: A002
     """Start a data-subject request asked for (and, for erasure, confirmed) in a chat.
 
-    The one place to wire the requests service: for now it records the confirmed intent in the
-    audit log and answers ``{"type", "status": "received"}``; the caller replies in the chat.
+    Records the confirmed intent in the audit log, then files the request under the deployment's
+    default regulation. Answers ``{"type", "status", "request_id", "due_at"}``; the caller replies in the chat.
     """
+    from habeas.requests import service
+
+    actor = channel_actor(channel)
     audit.record(
-        channel_actor(channel),
+        actor,
         audit.AuditEvent(
             action="request.confirmed_from_chat",
             subject_id=subject_id,
             detail={"type": type, "channel": channel},
         ),
     )
-    return {"type": type, "status": "received"}
+    return service.start_from_channel(subject_id, type, actor)
 
 
 class PendingConfirmations(Protocol):

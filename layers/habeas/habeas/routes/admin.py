@@ -12,11 +12,12 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from habeas import alerts, audit, clock, console, http, identifiers, subjects
+from habeas import alerts, audit, clock, console, http, identifiers, incidents, subjects
 from habeas.errors import Forbidden, NotFound, Unprocessable
 from habeas.tokens import StaffPrincipal
 
@@ -281,3 +282,48 @@ def clear_alert(
         ),
     )
     return AlertOut(**cleared)
+
+
+class IncidentIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    what: str = Field(min_length=10, max_length=2000, description="what happened, as subjects will read it")
+    discovered_at: str = Field(min_length=10, max_length=40, description="RFC 3339")
+    categories: list[str] = Field(min_length=1, max_length=30, description="data map categories concerned")
+    systems: list[str] = Field(default_factory=list, max_length=30, description="data map stores breached")
+    started_at: str | None = Field(None, min_length=10, max_length=40)
+    ended_at: str | None = Field(None, min_length=10, max_length=40)
+
+
+def _dpo_only() -> None:
+    if not _staff().has_any("dpo"):
+        raise Forbidden("only a dpo may handle incidents")
+
+
+IncidentIdPath = Annotated[str, Path(min_length=5, max_length=64, pattern=r"^inc_[a-f0-9]+$")]
+
+
+@router.post("/incidents", summary="Record a personal-data breach; affected subjects are assessed asynchronously (dpo)")
+def record_incident(incident: Annotated[IncidentIn, Body()]) -> Response[dict[str, Any]]:
+    _dpo_only()
+    recorded = incidents.create(
+        _actor(),
+        what=incident.what,
+        discovered_at=incident.discovered_at,
+        categories=incident.categories,
+        systems=incident.systems,
+        started_at=incident.started_at,
+        ended_at=incident.ended_at,
+    )
+    return Response(status_code=202, content_type="application/json", body=recorded)
+
+
+@router.get("/incidents/<incident_id>", summary="An incident: deadlines, affected subjects, notices (dpo)")
+def read_incident(incident_id: IncidentIdPath) -> dict[str, Any]:
+    _dpo_only()
+    return incidents.get(incident_id)
+
+
+@router.post("/incidents/<incident_id>/approve", summary="Approve the drafted notices; they are then sent (dpo)")
+def approve_incident(incident_id: IncidentIdPath) -> dict[str, Any]:
+    _dpo_only()
+    return incidents.approve(_actor(), incident_id)
