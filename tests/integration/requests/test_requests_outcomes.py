@@ -98,8 +98,9 @@ def test_erasure_leaves_nothing_erasable_and_its_certificate_verifies(
             assert connector.find(subject_id) == 0, store.name
     assert subjects.find(blind_index(normalise(seeded["email"]))) is None
     assert not [i for i in items(embedded_aws, "subjects_table") if i["subject_id"] == subject_id]
-    # The access export went with the rest (exports store); the old request stays readable.
-    assert read_request(call, seeded, access).body["status"] == "completed"
+    # The access export went with the rest (exports store); the old request stays readable, unlinked.
+    earlier = read_request(call, seeded, access).body
+    assert earlier["status"] == "completed" and "export_url" not in earlier
 
     signed = view["certificate"]
     assert signed["signing_algorithm"] == "ECDSA_SHA_256"
@@ -143,7 +144,7 @@ def test_a_legal_hold_keeps_the_erasure_open_and_deletes_nothing_until_lifted(ca
     use_function("RequestsWorkerFunction")
     from habeas.requests import service
 
-    service.resume(erasure, actor=dpo)
+    assert service.resume_held(subject_id, actor=dpo) == [erasure]
     worker.drain()
     view = read_request(call, seeded, erasure).body
     assert view["status"] == "completed" and "status_reason" not in view

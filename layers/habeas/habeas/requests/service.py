@@ -260,6 +260,18 @@ def resume(request_id: str, *, actor: audit.Actor) -> dict[str, Any] | None:
     return item
 
 
+def resume_held(subject_id: str, *, actor: audit.Actor) -> list[str]:
+    """Continue the subject's erasures that a legal hold kept waiting (call once the last hold is lifted)."""
+    waiting = [
+        item["request_id"]
+        for item in RequestStore().for_subject(subject_id)
+        if item["status"] == "in_progress" and item.get("status_reason") == "legal_hold"
+    ]
+    for request_id in waiting:
+        resume(request_id, actor=actor)
+    return waiting
+
+
 def start_from_channel(subject_id: str, request_type: str, actor: audit.Actor) -> dict[str, Any]:
     """A request confirmed in a chat (access or erasure), under the deployment's default regulation."""
     return create_request(subject_id, request_type, actor=actor)
@@ -400,5 +412,6 @@ __all__ = [
     "list_requests",
     "plan",
     "resume",
+    "resume_held",
     "start_from_channel",
 ]

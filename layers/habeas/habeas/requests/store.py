@@ -211,6 +211,16 @@ class RequestStore:
             ExpressionAttributeValues=to_item(values),
         )
 
+    def forget_export(self, request_id: str, *, erased_by: str) -> dict[str, Any] | None:
+        """Drop the link to an export that an erasure deleted (the request itself stays)."""
+        return self._update(
+            request_id,
+            UpdateExpression="REMOVE #export SET export_erased_by = :by",
+            ConditionExpression="attribute_exists(#export)",
+            ExpressionAttributeNames={"#export": "export"},
+            ExpressionAttributeValues=to_item({":by": erased_by}),
+        )
+
     def for_subject(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """A subject's requests, newest first (one query on the by_subject index)."""
         return list(self._query(BY_SUBJECT, "subject_id = :key", {":key": subject_id}, limit=limit, newest_first=True))

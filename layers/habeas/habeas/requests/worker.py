@@ -250,6 +250,11 @@ class RequestWorker:
         completed = self.requests.complete(item["request_id"], extra)
         if completed is None:
             return None  # a concurrent completion won
+        if item["type"] == "erasure":
+            # The exports store was erased with the rest: earlier requests no longer link to their files.
+            for earlier in self.requests.for_subject(item["subject_id"]):
+                if earlier.get("export"):
+                    self.requests.forget_export(earlier["request_id"], erased_by=item["request_id"])
         metrics.add_metric(name="RequestCompleted", unit="Count", value=1)
         audit.record(
             _actor(item["request_id"]),
