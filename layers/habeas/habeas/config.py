@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     retention_table: str | None = None
     attachments_bucket: str | None = None
     retention_sweep_page_size: int = Field(100, ge=1, le=1000)
-    retention_sweep_lease_seconds: int = Field(900, ge=30, le=3600)
+    retention_sweep_lease_seconds: int = Field(900, ge=5, le=3600)
     retention_sweep_stores: list[str] = ["conversations"]  # data map stores with the by_retention index
     retention_sweep_stop_margin_ms: int = Field(30_000, ge=0, le=300_000)  # stop before Lambda's timeout
 
