@@ -1,11 +1,14 @@
 """Properties: no valid card or CPF embedded in chat text survives; fast check digits agree with python-stdnum."""
 
+import re
+
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from stdnum import iban as stdnum_iban
 from stdnum import luhn as stdnum_luhn
+from stdnum import numdb
 from stdnum.br import cnpj as stdnum_cnpj
 from stdnum.br import cpf as stdnum_cpf
 from stdnum.cl import rut as stdnum_rut
@@ -128,13 +131,49 @@ def test_iban_check_agrees_with_stdnum(country, bban):
     assert checksums.iban_ok(candidate) == stdnum_iban.is_valid(candidate)
 
 
+# BBAN structures from python-stdnum's IBAN registry: "4!n4!n1!n1!n10!n" is 4 digits, 4 digits, ...
+_IBAN_FORMAT = {
+    country: numdb.get("iban").info(country + "00")[0][1]["bban"]
+    for country in ("ES", "BE", "NO", "ME", "DE", "GB", "PT", "FR", "BR", "NL", "IT", "AD", "SC")
+}
+_BBAN_CHARS = {"n": "0123456789", "a": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "c": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+
+@st.composite
+def bbans(draw) -> tuple[str, str]:
+    """A country and a BBAN of that country's format (right length and character classes)."""
+    country = draw(st.sampled_from(sorted(_IBAN_FORMAT)))
+    parts = [
+        draw(st.text(alphabet=_BBAN_CHARS[kind], min_size=int(size), max_size=int(size)))
+        for size, kind in re.findall(r"(\d+)!([nac])", _IBAN_FORMAT[country])
+    ]
+    return country, "".join(parts)
+
+
+@settings(max_examples=400)
+@given(bbans(), st.booleans())
+def test_iban_check_agrees_with_stdnum_in_each_country_format(country_bban, cut):
+    """Including the countries whose national check digits python-stdnum checks (ES, BE, NO, ME)."""
+    country, bban = country_bban
+    bban = bban[:-1] if cut else bban
+    check = 98 - int("".join(str(int(c, 36)) for c in bban + country + "00")) % 97
+    valid = f"{country}{check:02d}{bban}"
+    assert checksums.mod97_ok(valid)
+    assert checksums.iban_ok(valid) == stdnum_iban.is_valid(valid)
+    assert checksums.iban_ok(country + "00" + bban) == stdnum_iban.is_valid(country + "00" + bban)
+
+
 @settings(max_examples=400)
 @given(
     st.sampled_from(["BR", "MX", "AR", "CO", "CL", "ES", "US"]), st.text(alphabet="0123456789", min_size=8, max_size=11)
 )
 def test_phone_validity_agrees_with_phonenumbers(region, digits):
     try:
-        expected = phonenumbers.is_valid_number(phonenumbers.parse(digits, region))
+        parsed = phonenumbers.parse(digits, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
-        expected = False
+        parsed = None
+    # Digits that begin with the region's international dialling prefix ("00 352 2020" from Mexico)
+    # are a number abroad: the engine sends anything written with 00 or + to its international check.
+    assume(parsed is None or parsed.country_code_source != phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD)
+    expected = parsed is not None and phonenumbers.is_valid_number(parsed)
     assert phones.valid_national(digits, region) == expected

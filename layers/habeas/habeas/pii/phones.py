@@ -71,7 +71,10 @@ def _valid_in(plan: _Plan, national: str) -> bool:
     n = len(national)
     if n not in plan.lengths or plan.general.fullmatch(national) is None:
         return False
-    return any((not lengths or n in lengths) and kind.fullmatch(national) for kind, lengths in plan.kinds)
+    for kind, lengths in plan.kinds:  # noqa: SIM110 - a loop: any(<generator>) costs more here
+        if (not lengths or n in lengths) and kind.fullmatch(national):
+            return True
+    return False
 
 
 def _without_national_prefix(plan: _Plan, digits: str) -> str | None:
@@ -88,20 +91,57 @@ def _without_national_prefix(plan: _Plan, digits: str) -> str | None:
     return digits[match.end() :]
 
 
+@dataclass(frozen=True, slots=True)
+class _Dialling:
+    """A region's plan with everything ``valid_national`` needs, looked up once per region."""
+
+    plan: _Plan
+    code: str  # the country code as typed ("55")
+    lengths: frozenset[int]  # every length valid in a region of that country code (a quick reject)
+    plans: tuple[_Plan, ...]  # the region's own plan first, then the others under its country code
+
+
+_DIALLING: dict[str, _Dialling | None] = {}
+
+
+def _dialling(region: str) -> _Dialling | None:
+    try:
+        return _DIALLING[region]
+    except KeyError:
+        pass
+    plan = _plan(region)
+    found = None
+    if plan is not None:
+        lengths, plans = _country(plan.country_code)
+        found = _Dialling(plan, str(plan.country_code), lengths, (plan, *(p for p in plans if p is not plan)))
+    _DIALLING[region] = found
+    return found
+
+
+def _valid_in_code(dialling: _Dialling, national: str) -> bool:
+    """Valid in the region or another region sharing its country code (NANP's +1, +7, +44's islands ...)."""
+    if len(national) not in dialling.lengths:
+        return False
+    for plan in dialling.plans:  # noqa: SIM110 - a loop: any(<generator>) costs more here
+        if _valid_in(plan, national):
+            return True
+    return False
+
+
 def valid_national(digits: str, region: str) -> bool:
     """Digits written without a country code form a valid number of ``region``'s country code (as
     ``phonenumbers`` reads it: a US-dialled 939 number is Puerto Rico's, still valid)."""
-    plan = _plan(region)
-    if plan is None or not digits:
+    dialling = _dialling(region)
+    if dialling is None or not digits:
         return False
-    stripped = _without_national_prefix(plan, digits)
+    if _valid_in_code(dialling, digits):
+        return True
+    stripped = _without_national_prefix(dialling.plan, digits)
+    if stripped and _valid_in_code(dialling, stripped):
+        return True
     # Also the country code typed without its "+" ("5511987654321"), as phonenumbers reads it.
-    code = str(plan.country_code)
-    with_code = digits[len(code) :] if digits.startswith(code) else None
-    for candidate in (digits, stripped, with_code):
-        if candidate and (_valid_in(plan, candidate) or _valid_in_siblings(plan.country_code, region, candidate)):
-            return True
-    return False
+    code = dialling.code
+    return digits.startswith(code) and _valid_in_code(dialling, digits[len(code) :])
 
 
 def _valid_in_siblings(country_code: int, region: str, national: str) -> bool:
@@ -155,7 +195,10 @@ def national_ok(raw: str, regions: tuple[str, ...]) -> bool:
 
 def national_digits_ok(digits: str, regions: tuple[str, ...]) -> bool:
     """``national_ok`` on the number's digits."""
-    return any(valid_national(digits, region) for region in regions)
+    for region in regions:  # noqa: SIM110 - a loop: any(<generator>) costs more here
+        if valid_national(digits, region):
+            return True
+    return False
 
 
 def local_only(raw: str) -> bool:
@@ -180,6 +223,4 @@ def other_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
 def load_plans() -> None:
     """Compile every plan the engine may consult (each region's metadata loads on first use)."""
     for region in LANG_REGIONS[None]:
-        plan = _plan(region)
-        if plan is not None:
-            _country(plan.country_code)
+        _dialling(region)
