@@ -206,12 +206,15 @@ def test_scheduled_handler_refuses_to_rotate_without_knowing_the_field_stores(ke
     monkeypatch.setenv("KEYRING_TABLE", keys_env.keyring_table)
     monkeypatch.setenv("KMS_KEY_ARN", keys_env.kms_key_arn)
     monkeypatch.delenv("ENCRYPTED_FIELD_STORES", raising=False)
+    for variable in ("SUBJECTS_TABLE", "CONVERSATIONS_TABLE"):
+        monkeypatch.delenv(variable, raising=False)
     from habeas import config
 
     config.get_settings.cache_clear()
     keys.reset()
 
-    with pytest.raises(config.ConfigurationError, match="ENCRYPTED_FIELD_STORES"):
+    # Neither an explicit list nor the data map's tables: it names what is missing instead of guessing.
+    with pytest.raises(config.ConfigurationError, match="missing setting (SUBJECTS|CONVERSATIONS)_TABLE"):
         import_handler("key_rotation").handler(load_event("key_rotation.json"), lambda_context)
     config.get_settings.cache_clear()
 

@@ -15,6 +15,8 @@ becomes unreadable at any point.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -218,15 +220,23 @@ def due_subjects(
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _data_map_field_stores() -> str:
+    """Every encrypted field the data map declares (tables named by the function's environment)."""
+    from habeas.datamap import data_map
+
+    return json.dumps(data_map().encrypted_field_stores())
+
+
 def run_scheduled_rotation(remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """The scheduled job: rotate due subjects of this deployment until the Lambda deadline is near.
 
-    Settings: KEYRING_TABLE, KMS_KEY_ARN, HABEAS_DEPLOYMENT, ENCRYPTED_FIELD_STORES, KEY_MAX_AGE_DAYS,
+    The fields to move are the data map's encrypted fields (ENCRYPTED_FIELD_STORES overrides them).
+    Settings: KEYRING_TABLE, KMS_KEY_ARN, HABEAS_DEPLOYMENT, the data map's table variables, KEY_MAX_AGE_DAYS,
     KEY_CACHE_MAX_AGE_SECONDS, KEY_ROTATION_BATCH_SIZE, KEY_ROTATION_STOP_MARGIN_MS. Returns the report as a dict.
     """
     settings = get_key_settings()
     keyring = default_keyring()
-    stores = stores_from_json(settings.encrypted_field_stores)
+    stores = stores_from_json(settings.encrypted_field_stores or _data_map_field_stores())
     max_age = timedelta(days=settings.key_max_age_days)
     wrapping_key_arn = keyring.wrapping_key_arn()
     rotator = Rotator(
