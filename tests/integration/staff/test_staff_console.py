@@ -255,3 +255,18 @@ def test_a_supervisor_may_reveal_an_email_but_not_a_document(admin, staff, call,
     assert _reveal(admin, staff, subject_id, both, "supervisor", supervisor).status == 403
     unknown = {"fields": ["favourite_colour"], "justification": JUSTIFICATION}
     assert _reveal(admin, staff, subject_id, unknown, "supervisor", supervisor).status == 422
+
+
+def test_a_lookup_by_identifier_is_in_the_subjects_audit_log_and_a_miss_in_the_actors(
+    admin, staff, call, outbox, unique
+):
+    email = f"{unique('lookup')}@example.com"
+    subject_id = verify(call, outbox, email)["subject_id"]
+    agent = unique("agent")
+    for identifier in (email, f"{unique('nobody')}@example.com"):
+        admin("GET", "/v1/admin/subjects", query={"identifier": identifier}, headers=staff(["agent"], sub=agent))
+    newest = _audit(admin, staff, subject_id=subject_id).body["events"][0]
+    assert (newest["action"], newest["actor"], newest["outcome"]) == ("subject.lookup", agent, "found")
+    by_actor = _audit(admin, staff, actor=agent).body["events"]
+    assert [(e["outcome"], e.get("subject_id")) for e in by_actor] == [("not_found", None), ("found", subject_id)]
+    assert email not in json.dumps(by_actor)

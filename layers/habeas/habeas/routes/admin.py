@@ -132,16 +132,15 @@ def _actor() -> audit.Actor:
 @router.get("/subjects", summary="Find a subject by email or E.164 phone (through the blind index)")
 def find_subject(identifier: Annotated[str, Query(min_length=3, max_length=320)]) -> SubjectRef:
     subject_id = subjects.find(identifiers.blind_index(identifiers.normalise(identifier)))
-    # The lookup is audited on the actor's chain whether or not it found anyone.
-    audit.record(
-        _actor(),
-        audit.AuditEvent(
-            action="subject.lookup",
-            subject_id=None,
-            outcome="found" if subject_id else "not_found",
-            detail={"subject_id": subject_id} if subject_id else {},
-        ),
+    # Audited whether or not it found anyone: a hit on the subject's chain (mirrored on the actor's),
+    # a miss on the actor's chain alone.
+    event = audit.AuditEvent(
+        action="subject.lookup", subject_id=subject_id, outcome="found" if subject_id else "not_found"
     )
+    if subject_id:
+        audit.record_staff_access(_actor(), event)
+    else:
+        audit.record(_actor(), event)
     if subject_id is None:
         raise NotFound("no subject with that identifier")
     return SubjectRef(subject_id=subject_id)
