@@ -270,3 +270,21 @@ def test_a_lookup_by_identifier_is_in_the_subjects_audit_log_and_a_miss_in_the_a
     by_actor = _audit(admin, staff, actor=agent).body["events"]
     assert [(e["outcome"], e.get("subject_id")) for e in by_actor] == [("not_found", None), ("found", subject_id)]
     assert email not in json.dumps(by_actor)
+
+
+def test_the_view_lists_the_subjects_open_requests_and_consents(admin, staff, call, outbox, unique):
+    confirmed = verify(call, outbox, f"{unique('asks')}@example.com")
+    subject_id, auth = confirmed["subject_id"], {"authorization": f"Bearer {confirmed['access_token']}"}
+    filed = call("ApiFunction", "POST", "/v1/requests", body={"type": "access"}, headers=auth)
+    assert filed.status == 202, filed.body
+    purposes = call("ApiFunction", "GET", "/v1/purposes").body["purposes"]
+    marketing = next(p for p in purposes if p["purpose"] == "marketing")
+    body = {"granted": True, "policy_version": marketing["policy_version"], "channel": "portal"}
+    consent_path = "/v1/consents/marketing"
+    assert (
+        call("ApiFunction", "PUT", consent_path, route="/v1/consents/{purpose}", body=body, headers=auth).status == 200
+    )
+
+    view = _view(admin, staff, subject_id, "agent", unique("agent"))
+    assert [(r["request_id"], r["type"]) for r in view.body["requests"]] == [(filed.body["request_id"], "access")]
+    assert [(c["purpose"], c["granted"]) for c in view.body["consents"]] == [("marketing", True)]
