@@ -156,3 +156,12 @@ def test_affected_subjects_get_notices_in_their_language_sent_only_after_approva
             len(mails) == 1 and notices[brazilian]["language"] == "pt" and "incidente de segurança" in mails[0]["body"]
         )
     assert json.dumps(done).count(es_phone) == 0  # the record never holds the destination
+
+
+def test_a_retried_post_with_the_same_idempotency_key_records_the_incident_once(admin, staff, unique):
+    key = {**staff(["dpo"], sub="dpo-incidents"), "idempotency-key": unique("incident-key")}
+    first = admin("POST", INCIDENTS, body=BREACH, headers=key)
+    again = admin("POST", INCIDENTS, body=BREACH, headers=key)
+    assert first.status == again.status == 202 and first.body["incident_id"] == again.body["incident_id"]
+    other = admin("POST", INCIDENTS, body={**BREACH, "categories": ["name"]}, headers=key)
+    assert other.status == 422

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from habeas import alerts, audit, clock, console, http, identifiers, incidents, subjects
 from habeas.errors import Forbidden, NotFound, Unprocessable
+from habeas.idempotency import once
 from habeas.tokens import StaffPrincipal
 
 router = APIGatewayHttpRouter()
@@ -301,17 +302,19 @@ def _dpo_only() -> None:
 IncidentIdPath = Annotated[str, Path(min_length=5, max_length=64, pattern=r"^inc_[a-f0-9]+$")]
 
 
+def _record_incident(payload: dict[str, Any]) -> dict[str, Any]:
+    return incidents.create(_actor(), **payload)
+
+
 @router.post("/incidents", summary="Record a personal-data breach; affected subjects are assessed asynchronously (dpo)")
 def record_incident(incident: Annotated[IncidentIn, Body()]) -> Response[dict[str, Any]]:
     _dpo_only()
-    recorded = incidents.create(
-        _actor(),
-        what=incident.what,
-        discovered_at=incident.discovered_at,
-        categories=incident.categories,
-        systems=incident.systems,
-        started_at=incident.started_at,
-        ended_at=incident.ended_at,
+    # A retried POST with the same Idempotency-Key (per staff member) records the incident once.
+    recorded = once(
+        _record_incident,
+        incident.model_dump(),
+        key=http.header(router, "idempotency-key"),
+        scope=f"incident:{_staff().actor}",
     )
     return Response(status_code=202, content_type="application/json", body=recorded)
 
