@@ -84,3 +84,24 @@ def test_an_agent_sees_only_the_masked_card_and_the_dpo_sees_the_view_in_the_aud
     status, by_actor = runtime.request("GET", "/v1/admin/audit?actor=agent-e2e", headers=dpo)
     assert status == 200 and any(e["subject_id"] == subject_id for e in by_actor["events"])
     assert runtime.request("GET", f"/v1/admin/audit?subject_id={subject_id}", headers=agent)[0] == 403
+
+
+def test_the_runtime_runs_the_incident_jobs_from_the_queue_and_the_hourly_audit_check(runtime):
+    dpo = _staff(runtime, "dpo-incidents-e2e", ["dpo"])
+    breach = {
+        "what": "A misconfigured export exposed support profiles for two hours.",
+        "discovered_at": "2026-11-27T10:00:00Z",
+        "categories": ["email"],
+        "systems": ["profiles"],
+    }
+    status, recorded = runtime.request("POST", "/v1/admin/incidents", breach, dpo)
+    assert status == 202 and recorded["deadlines"]["gdpr_authority"]["due_at"] == "2026-11-30T10:00:00.000Z"
+
+    def drafted():
+        status, incident = runtime.request("GET", f"/v1/admin/incidents/{recorded['incident_id']}", headers=dpo)
+        return incident if status == 200 and incident["status"] == "drafted" else None
+
+    assert "affected_subjects" in _wait_for(drafted)  # the worker assessed it from the incident queue
+
+    status, report = runtime.request("POST", "/local/schedules/AuditVerifyFunction")
+    assert status == 200 and report["broken"] == 0 and report["chains"] >= 1
