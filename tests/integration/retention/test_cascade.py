@@ -78,7 +78,9 @@ def test_a_ttl_deletion_removes_the_attachments_and_writes_one_audit_entry_witho
     assert counter(env, f"deleted#conversation#{_today()}") == deleted_before + 1
 
 
-def test_a_retried_ttl_record_changes_nothing_twice_and_an_application_delete_does_not_cascade(retention_env):
+def test_a_retried_ttl_record_changes_nothing_twice_and_an_application_delete_is_not_audited_as_retention(
+    retention_env,
+):
     env = retention_env
     subject_id = f"sub_{uuid.uuid4().hex}"
     conversations = env.table("CONVERSATIONS_TABLE")
@@ -103,7 +105,7 @@ def test_a_retried_ttl_record_changes_nothing_twice_and_an_application_delete_do
 
     entries = [e for e in audit_actions(env, subject_id) if e["action"] == "retention.expired"]
     assert len(entries) == 1  # the TTL deletion, once; the application's delete is not retention's
-    assert env.object_keys(f"attachments/{subject_id}/") != []  # erasure handles its own dependents
+    assert env.object_keys(f"attachments/{subject_id}/") == []  # but the erased message's files go with it
 
 
 def test_a_failing_record_is_reported_alone(retention_env, monkeypatch):

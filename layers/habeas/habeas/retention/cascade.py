@@ -199,10 +199,14 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
     if store is None:
         return "ignored"
     outcome = "counted"
+    subject_id = subject_of(store, new or old or {})
     if is_ttl_deletion(raw) and old is not None and old.get(POLICY_ATTRIBUTE):
         expire(store, old, cause="ttl")
         outcome = "expired"
-    subject_id = subject_of(store, new or old or {})
+    elif raw.get("eventName") == "REMOVE" and old is not None and subject_id and store.name == "conversations":
+        # Deleted by the application (an erasure, the sweep): its files go with it; that delete is audited
+        # by whoever made it.
+        delete_attachments(subject_id, old)
     if new is not None and TTL_ATTRIBUTE in new and subject_id and any(name in new for name in store.fields):
         if subject_id not in held:
             held[subject_id] = holds.is_held(subject_id)
@@ -237,8 +241,21 @@ def on_hold_change(raw: dict[str, Any]) -> str:
                 action="retention.restored", subject_id=subject_id, detail={"hold_id": old["hold_id"], "items": changed}
             ),
         )
+        _resume_held_requests(subject_id)
         return "restored"
     return "ignored"
+
+
+def _resume_held_requests(subject_id: str) -> None:
+    """Erasures the hold kept waiting continue (where the request lifecycle is deployed)."""
+    settings = get_settings()
+    if not (getattr(settings, "requests_table", None) and getattr(settings, "requests_queue_url", None)):
+        return
+    from habeas.requests import service
+
+    resumed = service.resume_held(subject_id, actor=SYSTEM)
+    if resumed:
+        logger.info("held requests resumed", extra={"subject_id": subject_id, "requests": len(resumed)})
 
 
 class Cascade:
