@@ -131,7 +131,9 @@ def context_kind(text: str, start: int, end: int, lowered: str | None = None) ->
         piece = pieces[i]
         head = piece[0]
         if head.isalpha():  # most pieces are words: tested first
-            kind = _keyword(piece)
+            kind = KEYWORD.get(piece)  # _keyword(piece), inlined
+            if kind is None and not piece.isascii():
+                kind = KEYWORD.get(_folded_word(piece))
             if kind is not None and not (crossed_comma and kind in (NEG, MONEY)):
                 return kind
             words += 1
@@ -168,10 +170,12 @@ class Context:
 
     def __call__(self, start: int, end: int) -> str | None:
         key = (start, end)
-        try:
-            return self._seen[key]
-        except KeyError:
+        kind = self._seen.get(key, _UNSEEN)  # not try/except: most calls are first asks
+        if kind is _UNSEEN:
             if self._lowered is None:
                 self._lowered = self._text.lower()  # once per message, not once per window
             kind = self._seen[key] = context_kind(self._text, start, end, self._lowered)
-            return kind
+        return kind  # type: ignore[return-value]
+
+
+_UNSEEN = object()

@@ -23,6 +23,8 @@ _TYPE_ORDER = {
 
 def normalise_lang(lang: str | None) -> str | None:
     """ "pt-BR" → "pt"; anything outside es / pt / en → None (every language's rules apply)."""
+    if lang in LANGS:
+        return lang
     if not lang:
         return None
     short = str(lang)[:2].lower()
