@@ -136,10 +136,11 @@ def place_hold(subject_id: str, reason: str, actor: audit.Actor, *, until: str |
     return _public(hold)
 
 
-def lift_hold(subject_id: str, hold_id: str, actor: audit.Actor) -> dict[str, Any]:
+def lift_hold(subject_id: str, hold_id: str, actor: audit.Actor, *, lapsed: bool = False) -> dict[str, Any]:
     """Lift a standing hold (if no other stands, the cascade gives the subject's items their expiry back).
 
-    Unknown hold (or another subject's) → NotFound; already lifted → Conflict.
+    Unknown hold (or another subject's) → NotFound; already lifted → Conflict. ``lapsed``: the sweep
+    lifts a hold whose ``until`` has passed (audited as ``hold.lapsed``).
     """
     lifted_at = clock.rfc3339(clock.now())
     try:
@@ -164,6 +165,7 @@ def lift_hold(subject_id: str, hold_id: str, actor: audit.Actor) -> dict[str, An
             raise NotFound("no such hold") from None
         raise Conflict("the hold was already lifted") from None
     hold = from_item(response["Attributes"])
-    audit.record(actor, audit.AuditEvent(action="hold.lifted", subject_id=subject_id, detail={"hold_id": hold_id}))
+    action = "hold.lapsed" if lapsed else "hold.lifted"
+    audit.record(actor, audit.AuditEvent(action=action, subject_id=subject_id, detail={"hold_id": hold_id}))
     logger.info("legal hold lifted", extra={"subject_id": subject_id, "hold_id": hold_id})
     return _public(hold)

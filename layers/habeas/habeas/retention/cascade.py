@@ -223,6 +223,8 @@ def on_hold_change(raw: dict[str, Any]) -> str:
     new = from_item(images["NewImage"]) if images.get("NewImage") else {}
     subject_id = str((new or old)["subject_id"])
     if new.get("status") == holds.ACTIVE and old.get("status") != holds.ACTIVE:
+        if new.get("until"):  # the sweep lifts it when this time comes
+            ledger.put("lapse", f"{new['until']}#{subject_id}#{new['hold_id']}", {"subject_id": subject_id})
         changed = suspend_expiry(subject_id)
         audit.record(
             SYSTEM,

@@ -24,6 +24,7 @@ Lambda's time runs out (``status: partial``) and the next scheduled run continue
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections import Counter
@@ -37,6 +38,7 @@ from habeas import audit, aws, clock, holds
 from habeas.config import get_settings
 from habeas.datamap import Store, data_map
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
+from habeas.errors import Conflict, NotFound
 from habeas.observability import logger, metrics
 from habeas.retention import (
     POLICY_ATTRIBUTE,
@@ -67,6 +69,7 @@ class Sweep:
         self.deleted: Counter[str] = Counter()
         self.s3_deleted: Counter[str] = Counter()
         self.held_skipped = 0
+        self.holds_lapsed = 0
         self._held: dict[str, bool] = {}
 
     # ------------------------------------------------------------ helpers
@@ -96,6 +99,31 @@ class Sweep:
             self._check_time()
             page = aws.client("dynamodb").query(**kwargs)
             yield page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------ phase 0: holds whose time is up
+
+    def lapse_holds(self) -> None:
+        """Lift holds whose ``until`` has passed (their stream record restores the subject's expiry)."""
+        kwargs: dict[str, Any] = {
+            "TableName": get_settings().require("retention_table"),
+            "KeyConditionExpression": "pk = :pk AND sk < :bound",
+            "ExpressionAttributeValues": to_item({":pk": "lapse", ":bound": f"{clock.rfc3339(self.now)}$"}),
+        }
+        while True:
+            self._check_time()
+            page = aws.client("dynamodb").query(**kwargs)
+            for raw in page.get("Items", []):
+                marker = from_item(raw)
+                _, subject_id, hold_id = str(marker["sk"]).split("#", 2)
+                with contextlib.suppress(NotFound, Conflict):  # lifted by hand meanwhile
+                    holds.lift_hold(subject_id, hold_id, SYSTEM, lapsed=True)
+                aws.client("dynamodb").delete_item(
+                    TableName=kwargs["TableName"], Key=to_item({"pk": "lapse", "sk": marker["sk"]})
+                )
+                self.holds_lapsed += 1
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -243,6 +271,7 @@ class Sweep:
         status = "completed"
         try:
             try:
+                self.lapse_holds()
                 for store, category in swept_categories():
                     self.restamp(store, category)
                 for store, category in swept_categories():
@@ -269,6 +298,7 @@ class Sweep:
             "deleted": dict(deleted),
             "restamped": dict(self.restamped),
             "held_skipped": self.held_skipped,
+            "holds_lapsed": self.holds_lapsed,
         }
 
 

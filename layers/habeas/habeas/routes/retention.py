@@ -32,6 +32,7 @@ class LastSweep(BaseModel):
     deleted: dict[str, int] = {}
     restamped: dict[str, int] = {}
     held_skipped: int = 0
+    holds_lapsed: int = 0
 
 
 class RetentionReport(BaseModel):
