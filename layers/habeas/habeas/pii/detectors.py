@@ -38,8 +38,15 @@ _EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}
 # over that digit), and each alternative reads on from the SECOND digit: a pattern that starts with a
 # character class lets the regex engine skip straight to the next digit instead of trying every
 # alternative at every position, which halves the scan on chat text.
+#
+# The same pass also reports the digits where an id with letters (CURP, RFC, NIE, IBAN) can have
+# its first digit, right after a letter, "&", or X/Y/Z and a separator (shapes "gate" and
+# "gate_sep", one digit long), so alphanumerics() needs no scan of its own. A number never has
+# such a digit inside it (letters end a number), so none is skipped; one where a number starts is
+# found by the caller.
 _NUMBER = re.compile(
-    r"\d(?<!" + _L + r"\d)(?:"
+    r"\d(?:(?<=[A-Za-zÑñ]\d)(?P<gate>)"  # a letter: never a number's left edge, so tried first
+    r"|(?<!" + _L + r"\d)(?:"
     # grouped cards: 4-4-4-4[-3], 13-digit Visa 4-4-4-1, Amex/Diners 4-6-5/4-6-4 (bare ones are <bare>),
     # not the tail of a longer grouped number (USPS tracking: 9400 1111 2222 3333 4444 55)
     r"(?P<card>(?<!\d\d\d\d[ -]\d)(?:\d{3}(?P<sep4>[ -])\d{4}(?P=sep4)\d{4}(?P=sep4)\d{1,4}(?:(?P=sep4)\d{1,3})?"
@@ -52,7 +59,7 @@ _NUMBER = re.compile(
     r"|(?P<ssn>\d{2}(?P<ssn_sep>[- ])\d{2}(?P=ssn_sep)\d{4})"
     r"|(?P<dotted>\d{0,2}(?:\.\d{3}){2,3})(?![\w@]|[.,/-]?\w)"
     r"|(?P<bare>\d{5,18})"
-    r")" + _R
+    r")" + _R + r"|(?:(?<=&\d)|(?<=[XYZxyz][ -]\d))(?P<gate_sep>))"  # "&" or "X ": after the numbers
 )
 # Ids that start with letters, in one pass too: CURP, RFC, NIE, IBAN.
 _ALNUM = re.compile(
@@ -63,9 +70,6 @@ _ALNUM = re.compile(
     r"|(?P<iban>[A-Za-z]{2}\d{2}(?: ?[A-Za-z\d]){11,32})"
     r")"
 )
-# Every _ALNUM shape has a letter right before a digit (or X/Y/Z, a separator, a digit); most messages
-# do not. Written digit-first, like _NUMBER, so the search skips to the digits.
-_ALNUM_GATE = re.compile(r"\d(?:(?<=[A-Za-zÑñ&]\d)|(?<=[XYZxyz][ -]\d))")
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"
 )
@@ -110,18 +114,29 @@ def _iban(start: int, raw: str) -> Candidate | None:
     return None
 
 
-def numbers(text: str, context: ContextFn, lang: str | None) -> list[Candidate]:
+def numbers(text: str, context: ContextFn, lang: str | None) -> tuple[list[Candidate], list[int]]:
     """CPF, CNPJ, RUT, CUIT/CUIL, SSN, DNI and cédula written as digit groups, and bare card numbers.
 
     Formatted and check-digit-valid: STRONG. Bare but check-digit-valid (CPF, CNPJ, a RUT ending in
     K): MEDIUM unless the words around say reference, amount or phone. No check digit at all (AR DNI,
     cédula, bare SSN): WEAK, only next to the document's name.
+
+    Also returns the gates for :func:`alphanumerics`: the positions of digits right after a letter,
+    or after X/Y/Z and a separator, in order.
     """
     found: list[Candidate] = []
+    gates: list[int] = []
     for m in _NUMBER.finditer(text):
         shape = m.lastgroup
-        raw = m.group()
         start, end = m.span()
+        if shape == "gate" or shape == "gate_sep":
+            gates.append(start)
+            continue
+        if start and (
+            text[start - 1] == "&" or (start > 1 and text[start - 1] in " -" and text[start - 2] in "XYZxyz")
+        ):
+            gates.append(start)  # "X 1234567", "AB&8...": a NIE or an RFC may start here as well as a number
+        raw = m.group()
         # Shapes by how often chat text has them; separators dropped with str.replace (each shape
         # has only the separators its pattern allows), cheaper than a regex substitution.
         if shape == "bare":
@@ -161,7 +176,7 @@ def numbers(text: str, context: ContextFn, lang: str | None) -> list[Candidate]:
                 found.append((start, end, "dni", MEDIUM))
         elif cs.cuit_ok(raw.replace("-", "").replace(" ", "")):  # cuit
             found.append((start, end, "cuit", STRONG))
-    return found
+    return found, gates
 
 
 def _dni_es(raw: str, start: int, end: int, context: ContextFn, lang: str | None) -> Candidate | None:
@@ -215,18 +230,17 @@ def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | Non
     return None
 
 
-def alphanumerics(text: str, context: ContextFn) -> list[Candidate]:
+def alphanumerics(text: str, context: ContextFn, gates: list[int]) -> list[Candidate]:
     """CURP (check digit), RFC (check digit, or its format next to the word RFC), NIE (control
     letter) and IBAN (mod 97 and the country's format).
 
     Every one of these has its first digit 1-4 characters after its start, right after a letter (or
-    X/Y/Z and a separator): the gate finds those digits, and the pattern is tried only at the few
-    positions before each, in order, instead of searching the whole message (the same leftmost
-    matches a search would find)."""
+    X/Y/Z and a separator): ``gates`` are those digits (from :func:`numbers`), and the pattern is
+    tried only at the few positions before each, in order, instead of searching the whole message
+    (the same leftmost matches a search would find)."""
     found: list[Candidate] = []
     pos = 0  # nothing before this can start a match (searched, or inside an earlier match)
-    for gate in _ALNUM_GATE.finditer(text):
-        digit = gate.start()
+    for digit in gates:
         for at in range(max(pos, digit - 4), digit):
             m = _ALNUM.match(text, at)
             if m is not None:

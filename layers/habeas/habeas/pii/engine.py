@@ -43,6 +43,12 @@ def _resolve(candidates: list[d.Candidate]) -> list[d.Candidate]:
     """Keep non-overlapping candidates: strongest first, then longest, then by type and position."""
     if len(candidates) < 2:
         return candidates
+    by_position = sorted(candidates)
+    for i in range(1, len(by_position)):
+        if by_position[i][0] < by_position[i - 1][1]:
+            break
+    else:
+        return by_position  # nothing overlaps: all kept, in order
     ordered = sorted(candidates, key=lambda c: (-c[3], c[0] - c[1], _TYPE_ORDER.get(c[2], 99), c[0]))
     kept: list[d.Candidate] = []
     taken: list[tuple[int, int]] = []
@@ -65,8 +71,10 @@ def find(text: str, lang: str | None = None, region: str | None = None) -> list[
         return _resolve(candidates)
 
     context = Context(text)
-    candidates.extend(d.numbers(text, context, lang))
-    candidates.extend(d.alphanumerics(text, context))
+    found, gates = d.numbers(text, context, lang)
+    candidates.extend(found)
+    if gates:
+        candidates.extend(d.alphanumerics(text, context, gates))
     candidates.extend(d.ips(text, context))
     taken = [(c[0], c[1]) for c in candidates if c[3] == d.STRONG]
 
