@@ -67,14 +67,12 @@ def due_at(created: datetime, regulation: str) -> datetime:
 # ---------------------------------------------------------------- planning
 
 
-def _connector_for(store: Any) -> Any:
-    from habeas.connectors import connector_for
-
-    return connector_for(store)
-
-
 def plan(request_type: str, changes: dict[str, str] | None) -> dict[str, str]:
-    """Each data-map store's starting state for a request: ``pending`` or ``not_applicable``."""
+    """Each data-map store's starting state for a request: ``pending`` or ``not_applicable``.
+
+    Decided from the data map alone; whether a deployment uses a store (an external processor with no
+    endpoint) is the worker's call, where that store's settings are.
+    """
     from habeas.datamap import data_map
 
     dm = data_map()
@@ -83,8 +81,8 @@ def plan(request_type: str, changes: dict[str, str] | None) -> dict[str, str]:
         places = dm.rectifiable()
         touched = {store.name for field in changes or {} for store, _ in places[field]}
     states: dict[str, str] = {}
-    for name, store in dm.stores.items():
-        if name in NEVER_APPLICABLE or not _connector_for(store).applicable():
+    for name in dm.stores:
+        if name in NEVER_APPLICABLE:
             applicable = False
         elif request_type in EXPORT_TYPES:
             # Earlier exports are copies, and wrapped keys mean nothing to the subject.

@@ -97,9 +97,16 @@ class RequestStore:
         )
 
     def store_done(
-        self, request_id: str, store: str, *, strategy: str | None, count: int, counted: bool = True
+        self,
+        request_id: str,
+        store: str,
+        *,
+        strategy: str | None,
+        count: int,
+        counted: bool = True,
+        outcome: str = "done",
     ) -> dict[str, Any] | None:
-        """Mark a pending store done (and count it off ``remaining``); None if it was not pending."""
+        """Mark a pending store done (or ``not_applicable``) and count it off ``remaining``; None if not pending."""
         now = clock.rfc3339(clock.now())
         sets = [
             "stores.#s.#st = :done",
@@ -108,11 +115,11 @@ class RequestStore:
             "history = list_append(history, :h)",
         ]
         values: dict[str, Any] = {
-            ":done": "done",
+            ":done": outcome,
             ":pending": "pending",
             ":count": count,
             ":now": now,
-            ":h": [_event("store_done", store)],
+            ":h": [_event("store_done" if outcome == "done" else f"store_{outcome}", store)],
         }
         if strategy is not None:
             sets.append("stores.#s.strategy = :strategy")

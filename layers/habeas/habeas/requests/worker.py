@@ -138,12 +138,18 @@ class RequestWorker:
             return item  # duplicate delivery: nothing to redo, but the request may still need completing
         if item["type"] == "erasure" and self._held(item):
             return None
+        connector = self.connector(_data_map().store(store_name))
+        if not connector.applicable():  # decided here, where the store's settings are (e.g. a processor URL)
+            skipped = self.requests.store_done(
+                item["request_id"], store_name, strategy=None, count=0, outcome="not_applicable"
+            )
+            return skipped or self.requests.get(item["request_id"])
         counted = self.requests.begin_attempt(item["request_id"], store_name)
         if counted is None:
             return self.requests.get(item["request_id"])  # done or failed meanwhile
         attempt = int(counted["stores"][store_name].get("attempts", 1))
         try:
-            strategy, count = self._run(item, store_name, message.changes)
+            strategy, count = self._run(item, store_name, connector, message.changes)
         except Exception as error:
             return self._failed_attempt(counted, store_name, attempt, error, receipt_handle)
         done = self.requests.store_done(item["request_id"], store_name, strategy=strategy, count=count)
@@ -168,9 +174,9 @@ class RequestWorker:
         )
         return done
 
-    def _run(self, item: dict[str, Any], store_name: str, changes: dict[str, str] | None) -> tuple[str | None, int]:
-        store = _data_map().store(store_name)
-        connector = self.connector(store)
+    def _run(
+        self, item: dict[str, Any], store_name: str, connector: Any, changes: dict[str, str] | None
+    ) -> tuple[str | None, int]:
         subject_id, request_id = item["subject_id"], item["request_id"]
         if item["type"] in EXPORT_TYPES:
             records = connector.export(subject_id)
