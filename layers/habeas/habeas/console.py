@@ -80,14 +80,14 @@ def open_requests(subject_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _recently_wrote(newest_first: list[dict[str, Any]], days: int) -> bool:
+    stamp = str(newest_first[0].get("stored_at") or newest_first[0].get("sent_at") or "") if newest_first else ""
+    return bool(stamp) and stamp >= clock.rfc3339(clock.now() - timedelta(days=days))
+
+
 def has_relationship(subject_id: str, conversation_days: int) -> bool:
     """True if the subject wrote in the last ``conversation_days`` or has an open request."""
-    newest = recent_conversations(subject_id, 1)
-    if newest:
-        stamp = str(newest[0].get("stored_at") or newest[0].get("sent_at") or "")
-        if stamp >= clock.rfc3339(clock.now() - timedelta(days=conversation_days)):
-            return True
-    return bool(open_requests(subject_id))
+    return _recently_wrote(recent_conversations(subject_id, 1), conversation_days) or bool(open_requests(subject_id))
 
 
 # ---------------------------------------------------------------- use cases
@@ -132,12 +132,8 @@ def view_subject(staff: StaffPrincipal, actor: audit.Actor, subject_id: str, pur
             detail={"masked": profile.masked, "conversations": len(conversations), "requests": len(requests)},
         ),
     )
-    conversation_days = alerts.rules().rules.no_relationship.conversation_days
-    cutoff = clock.rfc3339(clock.now() - timedelta(days=conversation_days))
-    recent = any(str(m.get("stored_at") or m.get("sent_at") or "") >= cutoff for m in messages[:1])
-    alerts.observe(
-        alerts.Access(actor.id, role, "view", subject_id, has_relationship=recent or bool(requests)),
-    )
+    related = _recently_wrote(messages, alerts.rules().rules.no_relationship.conversation_days) or bool(requests)
+    alerts.observe(alerts.Access(actor.id, role, "view", subject_id, has_relationship=related))
     return SubjectView(
         subject_id=subject_id,
         created_at=item.get("created_at"),
