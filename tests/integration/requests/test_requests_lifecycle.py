@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -310,3 +311,37 @@ def test_concurrent_completions_complete_once(call, seeded, worker):
     stale = {**stale, "status": "in_progress"}
     assert RequestWorker().complete(stale) is None
     assert len(_completed_entries(seeded["subject_id"])) == 1
+
+
+def test_workers_finishing_the_last_stores_at_the_same_time_complete_once(call, seeded, worker):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from habeas.requests.worker import RequestMessage, RequestWorker
+
+    request_id = file_request(call, seeded, {"type": "erasure"}).body["request_id"]
+    messages = worker.receive()
+    bodies = [RequestMessage.model_validate_json(m["Body"]) for m in messages]
+    for message in messages:
+        worker.sqs.delete_message(QueueUrl=worker.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    worker.use_function("RequestsWorkerFunction")
+    # Every store at once, each on its own worker, twice over (duplicates racing the originals).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda body: RequestWorker().handle(body), bodies + bodies))
+    view = read_request(call, seeded, request_id).body
+    assert view["status"] == "completed", view
+    assert len(_completed_entries(seeded["subject_id"])) == 1
+    done = [e for e in audit.entries(seeded["subject_id"]) if e["action"] == "request.store_done"]
+    assert len(done) == len({e["detail"]["store"] for e in done})  # each store counted once
+
+
+def test_a_message_naming_another_subject_changes_nothing(call, outbox, seeded, worker):
+    from tests.integration.helpers import verify
+
+    other = verify(call, outbox, f"dsr-forger-{uuid.uuid4().hex[:8]}@example.com")
+    request_id = file_request(call, seeded, {"type": "erasure"}).body["request_id"]
+    for message in worker.receive():  # the real messages are lost; a forged one names another subject
+        worker.sqs.delete_message(QueueUrl=worker.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    worker.send({"request_id": request_id, "subject_id": other["subject_id"], "type": "erasure", "store": "profiles"})
+    worker.drain()
+    view = read_request(call, seeded, request_id).body
+    assert view["status"] == "in_progress" and view["stores"]["profiles"] == "pending"
