@@ -4,7 +4,9 @@ Luhn, mod-97, CPF, CNPJ, the DNI/NIE control letter and the RUT check digit run 
 the regexes find, so they are written out here (a few integer operations each); python-stdnum's
 versions cost 15-300 µs a call, which alone would eat the per-message budget. The unit tests assert
 that each of these agrees with python-stdnum on generated numbers. Identifiers that are rare in chat
-(CURP, RFC, CUIT, SSN) and the final IBAN check go through python-stdnum directly.
+(CURP, RFC, CUIT, SSN) go through python-stdnum directly; an IBAN is checked against python-stdnum's
+own IBAN registry (each country's BBAN format) and, where python-stdnum has one, the country's
+module for its national check digits (see ``iban_ok``).
 """
 
 from __future__ import annotations

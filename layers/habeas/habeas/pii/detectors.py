@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from habeas.pii import checksums as cs
 from habeas.pii import phones
@@ -273,12 +273,14 @@ def alphanumerics(text: str, context: ContextFn, gates: list[int]) -> list[Candi
     return found
 
 
-def ips(text: str, context: ContextFn) -> Iterator[Candidate]:
+def ips(text: str, context: ContextFn) -> list[Candidate]:
     """IPv4 dotted quads (not version numbers) and IPv6 addresses."""
+    found: list[Candidate] = []
     if text.count(".") >= 3 and _IPV4_GATE.search(text) is not None:
         for m in _IPV4.finditer(text):
-            if context(m.start(), m.end()) != NEG:  # "versão 1.2.3.4", "model 10.0.0.1"
-                yield m.start(), m.end(), "ip", STRONG
+            start, end = m.span()
+            if context(start, end) != NEG:  # "versão 1.2.3.4", "model 10.0.0.1"
+                found.append((start, end, "ip", STRONG))
     if text.count(":") >= 2:
         for m in _IPV6.finditer(text):
             value = m.group()
@@ -288,7 +290,8 @@ def ips(text: str, context: ContextFn) -> Iterator[Candidate]:
                 ipaddress.IPv6Address(value)
             except ValueError:
                 continue
-            yield m.start(), m.end(), "ip", STRONG
+            found.append((*m.span(), "ip", STRONG))
+    return found
 
 
 def phones_in(text: str, taken: list[tuple[int, int]], regions: tuple[str, ...], context: ContextFn) -> list[Candidate]:
