@@ -25,6 +25,7 @@ HTTP_SAMPLES = {
     "admin_reveal.json": ("AdminFunction", "admin", 401),
     "admin_list_alerts.json": ("AdminFunction", "admin", 401),
     "admin_clear_alert.json": ("AdminFunction", "admin", 401),
+    "admin_list_reveals.json": ("AdminFunction", "admin", 401),
     "admin_record_incident.json": ("AdminFunction", "admin", 401),
     "admin_read_incident.json": ("AdminFunction", "admin", 401),
     "admin_approve_incident.json": ("AdminFunction", "admin", 401),

@@ -441,6 +441,19 @@ def observe(access: Access, relationship: Any = None) -> list[Alert]:
     return raised
 
 
+def reveals_of(actor_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """An actor's reveals, newest first, with the justifications as written (for the DPO)."""
+    page = _db().query(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :reveal)",
+        ExpressionAttributeValues=to_item({":pk": _actor_pk(actor_id), ":reveal": "REVEAL#"}),
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    keep = ("reveal_id", "subject_id", "fields", "categories", "justification", "at")
+    return [{k: v for k, v in from_item(raw).items() if k in keep} for raw in page.get("Items", [])]
+
+
 # ---------------------------------------------------------------- listing and clearing
 
 

@@ -288,3 +288,32 @@ def test_the_view_lists_the_subjects_open_requests_and_consents(admin, staff, ca
     view = _view(admin, staff, subject_id, "agent", unique("agent"))
     assert [(r["request_id"], r["type"]) for r in view.body["requests"]] == [(filed.body["request_id"], "access")]
     assert [(c["purpose"], c["granted"]) for c in view.body["consents"]] == [("marketing", True)]
+
+
+def test_the_dpo_reads_a_staff_members_justifications_as_written_and_that_read_is_audited(
+    admin, staff, call, outbox, unique
+):
+    subject_id = _subject(call, outbox, unique)
+    assert _put(admin, staff, subject_id, _profile(unique)).status == 200
+    supervisor = unique("supervisor")
+    body = {"fields": ["email"], "justification": JUSTIFICATION}
+    revealed = _reveal(admin, staff, subject_id, body, "supervisor", supervisor)
+    assert revealed.status == 200
+
+    reader = unique("dpo")
+    query = {"actor": supervisor}
+    listed = admin("GET", "/v1/admin/reveals", query=query, headers=staff(["dpo"], sub=reader))
+    assert listed.status == 200
+    assert listed.body["reveals"] == [
+        {
+            "reveal_id": revealed.body["reveal_id"],
+            "subject_id": subject_id,
+            "fields": ["email"],
+            "categories": ["email"],
+            "justification": JUSTIFICATION,
+            "at": listed.body["reveals"][0]["at"],
+        }
+    ]
+    assert admin("GET", "/v1/admin/reveals", query=query, headers=staff(["supervisor"])).status == 403
+    read = _audit(admin, staff, actor=reader).body["events"][0]
+    assert read["action"] == "reveals.read" and read["detail"] == {"actor_filter": supervisor, "count": 1}

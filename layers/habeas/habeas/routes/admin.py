@@ -267,6 +267,35 @@ def list_alerts(
     return AlertList(alerts=[AlertOut(**alert) for alert in found], next=token)
 
 
+class RevealRecord(BaseModel):
+    reveal_id: str
+    subject_id: str
+    fields: list[str]
+    categories: list[str]
+    justification: str
+    at: str
+
+
+class RevealList(BaseModel):
+    reveals: list[RevealRecord]
+
+
+@router.get("/reveals", summary="A staff member's reveals with their justifications as written (dpo only)")
+def list_reveals(
+    actor: Annotated[str, Query(min_length=1, max_length=128)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RevealList:
+    if not _staff().has_any("dpo"):
+        raise Forbidden("only a dpo may read reveal justifications")
+    found = alerts.reveals_of(actor, limit=limit)
+    # Reading justifications (free text that may name customers) is itself an audited access.
+    audit.record(
+        _actor(),
+        audit.AuditEvent(action="reveals.read", subject_id=None, detail={"actor_filter": actor, "count": len(found)}),
+    )
+    return RevealList(reveals=[RevealRecord(**reveal) for reveal in found])
+
+
 @router.post("/alerts/<alert_id>/clear", summary="Clear an alert and lift the reveal lock it placed (supervisor, dpo)")
 def clear_alert(
     alert_id: Annotated[str, Path(min_length=1, max_length=80, pattern=r"^alr_[A-Za-z0-9_]+$")],
