@@ -54,6 +54,9 @@ def found(text: str, lang: str | None = None, **kwargs) -> list[tuple[str, str]]
         ("mi CURP es GODE561231HDFRRN00", "es", "GODE561231HDFRRN00", "curp"),
         ("curp gode561231hdfrrn00", "es", "gode561231hdfrrn00", "curp"),
         ("RFC GODE561231GR8", "es", "GODE561231GR8", "rfc"),
+        # a company RFC whose only letter-digit junction is an Ñ or & before the date
+        ("mi RFC es MUÑ800101AAA", "es", "MUÑ800101AAA", "rfc"),
+        ("RFC de la empresa: ABC&800101AB1", "es", "ABC&800101AB1", "rfc"),
         # Colombia
         ("mi cédula es 1.023.456.789", "es", "1.023.456.789", "cedula"),
         ("c.c. 1023456789", "es", "1023456789", "cedula"),
@@ -102,6 +105,19 @@ def test_each_type_is_found_with_exact_offsets(text, lang, value, kind):
 )
 def test_look_alikes_are_left_alone(text, lang):
     assert found(text, lang) == []
+
+
+def test_ids_with_letters_are_found_wherever_they_sit_among_numbers():
+    text = "IBAN ES91 2100 0418 4502 0005 1332, NIE X-1234567-L, cpf 123.456.789-09 e curp GODE561231HDFRRN00"
+    assert found(text, "es") == [
+        ("ES91 2100 0418 4502 0005 1332", "iban"),
+        ("X-1234567-L", "nie"),
+        ("123.456.789-09", "cpf"),
+        ("GODE561231HDFRRN00", "curp"),
+    ]
+    # a NIE whose digits also read as a number, and one after "&"
+    assert found("x 1234567L", "es") == [("x 1234567L", "nie")]
+    assert found("doc&X1234567L", "es") == []  # inside a token: not an id of its own
 
 
 def test_an_iban_does_not_hide_the_id_written_after_it():

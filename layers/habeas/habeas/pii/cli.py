@@ -54,9 +54,11 @@ def _one(line: bytes) -> bytes:
         # The exception's type only: its message could quote the input.
         sys.stderr.write(f"habeas.pii: internal error ({type(error).__name__}) on one line\n")
         return _error("internal error")
+    if not found:
+        return f'{{"text": {_json_string(text)}, "spans": []}}\n'.encode("utf-8", "surrogatepass")
     # Spans formatted directly: their fields are ints and the engine's own type names, and a dict
     # per span through json.dumps costs as much as a third of the detection.
-    spans = ", ".join(f'{{"start": {s}, "end": {e}, "type": "{t}"}}' for s, e, t, _ in found)
+    spans = ", ".join([f'{{"start": {s}, "end": {e}, "type": "{t}"}}' for s, e, t, _ in found])
     return f'{{"text": {_json_string(out_text)}, "spans": [{spans}]}}\n'.encode("utf-8", "surrogatepass")
 
 
