@@ -205,3 +205,29 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_and_the_dpo_sees_it(call
     assert all(marker not in json.dumps(letter) for letter in letters)  # bodies are never echoed
     # Delivered until the queue's maxReceiveCount, then parked by SQS.
     assert sum(1 for d in worker.deliveries if d.failed) == 6
+
+
+def test_an_erasure_that_leaves_records_behind_fails_verification_and_never_completes(
+    call, seeded, worker, monkeypatch
+):
+    from habeas.connectors import ErasureOutcome
+    from habeas.requests import worker as worker_module
+
+    real = worker_module.connector_for
+
+    def careless(store):
+        connector = real(store)
+        if store.name == "conversations":  # claims a deletion, deletes nothing
+            connector.erase = lambda subject_id, *, request_id: ErasureOutcome("delete", 1)
+        return connector
+
+    monkeypatch.setattr(worker_module, "connector_for", careless)
+    monkeypatch.setattr(worker_module, "backoff", lambda *_a: None)
+    erasure = file_request(call, seeded, {"type": "erasure"}).body["request_id"]
+    worker.drain()
+    view = read_request(call, seeded, erasure).body
+    assert view["status"] == "failed", view
+    assert view["status_reason"] == "verification: records remain in conversations"
+    assert "certificate" not in view
+    actions = [e["action"] for e in audit.entries(seeded["subject_id"])]
+    assert "request.failed" in actions and "request.completed" not in actions and "erasure.verified" not in actions
