@@ -105,3 +105,23 @@ def test_the_audit_read_reports_a_broken_chain(admin, staff, call, outbox, uniqu
     _tamper(embedded_aws, subject_id)
     answer = admin("GET", "/v1/admin/audit", query={"subject_id": subject_id}, headers=staff(["dpo"]))
     assert answer.status == 200 and answer.body["chain_ok"] is False
+
+
+def test_a_tampered_entry_on_a_staff_members_page_shows_as_a_broken_chain(
+    admin, staff, call, outbox, unique, embedded_aws
+):
+    subject_id = verify(call, outbox, f"{unique('audited')}@example.com")["subject_id"]
+    agent = unique("agent")
+    body = {"name": "Ana"}
+    admin("PUT", PROFILE.format(subject_id=subject_id), route=PROFILE, body=body, headers=staff(["agent"], sub=agent))
+    read = admin("GET", "/v1/admin/audit", query={"actor": agent}, headers=staff(["dpo"]))
+    assert read.status == 200 and read.body["chain_ok"] is True
+    table = embedded_aws.function_env("AdminFunction")["AUDIT_TABLE"]
+    boto3.client("dynamodb", endpoint_url=embedded_aws.moto_url).update_item(
+        TableName=table,
+        Key={"chain": {"S": f"actor#{agent}"}, "seq": {"N": "1"}},
+        UpdateExpression="SET purpose = :p",
+        ExpressionAttributeValues={":p": {"S": "audit"}},
+    )
+    read = admin("GET", "/v1/admin/audit", query={"actor": agent}, headers=staff(["dpo"]))
+    assert read.status == 200 and read.body["chain_ok"] is False
