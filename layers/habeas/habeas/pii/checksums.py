@@ -22,21 +22,31 @@ from stdnum.mx import rfc as _stdnum_rfc
 from stdnum.us import ssn as _stdnum_ssn
 from stdnum.util import get_cc_module
 
-# Each digit doubled, and the two digits of the product added (7 -> 14 -> 5).
-_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+# Each digit doubled, and the two digits of the product added (7 -> 14 -> 5), as ASCII bytes.
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
 def luhn_ok(digits: str) -> bool:
-    """Luhn (mod 10) check over a string of ASCII digits."""
-    doubled = digits[-2::-2].translate(_LUHN_DOUBLED)
-    return (sum(map(int, digits[-1::-2])) + sum(map(int, doubled))) % 10 == 0
+    """Luhn (mod 10) check over a string of digits."""
+    try:
+        ascii_digits = digits.encode("ascii")
+    except UnicodeEncodeError:  # other scripts' digits: their values, one by one
+        values = [int(ch) for ch in reversed(digits)]
+        return (sum(values[0::2]) + sum((2 * v) % 9 if v != 9 else 9 for v in values[1::2])) % 10 == 0
+    # Sum of the digits' byte values, less 48 ("0") each: the C-level sum does the adding.
+    odd = sum(ascii_digits[-1::-2])
+    even = sum(ascii_digits[-2::-2].translate(_LUHN_DOUBLED))
+    return (odd + even - 48 * len(ascii_digits)) % 10 == 0
 
 
 def card_issuer_ok(digits: str) -> bool:
     """True if the number's prefix (IIN) belongs to a card network that issues numbers of this length."""
     n = len(digits)
-    p2, p3, p4, p6 = int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
+    if n < 12:  # no network issues shorter numbers
+        return False
+    p6 = int(digits[:6])
+    p4, p3, p2 = p6 // 100, p6 // 1000, p6 // 10000
     if digits[0] == "4":  # Visa (and Elo/Visa-range co-brands)
         return n in (13, 16, 19)
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
