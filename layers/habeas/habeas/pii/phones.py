@@ -48,8 +48,9 @@ def _plan(region: str) -> _Plan | None:
     if metadata is None:
         return None
     kinds = []
+    # Mobile first: most numbers typed in a chat are mobiles, and any one type matching will do.
     for desc in (
-        metadata.fixed_line, metadata.mobile, metadata.toll_free, metadata.premium_rate, metadata.shared_cost,
+        metadata.mobile, metadata.fixed_line, metadata.toll_free, metadata.premium_rate, metadata.shared_cost,
         metadata.personal_number, metadata.voip, metadata.pager, metadata.uan, metadata.voicemail,
     ):  # fmt: skip
         if desc is not None and desc.national_number_pattern:
@@ -92,13 +93,54 @@ def _without_national_prefix(plan: _Plan, digits: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Country:
+    """Every region's plan under one country code (NANP's +1 has 25), for a number in any of them."""
+
+    lengths: frozenset[int]  # every length valid in one of them (a quick reject)
+    plans: tuple[_Plan, ...]
+    # All their general patterns in one alternation: a number none of them matches is refused with
+    # one regex call instead of one per region (None when there is a single plan).
+    any_general: re.Pattern[str] | None
+
+
+def _any_general(plans: tuple[_Plan, ...]) -> re.Pattern[str] | None:
+    if len(plans) < 2:
+        return None
+    return re.compile("|".join(f"(?:{plan.general.pattern})" for plan in plans))
+
+
+def _valid_in_plans(plans: tuple[_Plan, ...], any_general: re.Pattern[str] | None, national: str) -> bool:
+    """Valid in one of ``plans`` (``any_general`` their general patterns in one regex, or None)."""
+    if any_general is not None and any_general.fullmatch(national) is None:
+        return False
+    for plan in plans:  # noqa: SIM110 - a loop: any(<generator>) costs more here
+        if _valid_in(plan, national):
+            return True
+    return False
+
+
+_COUNTRIES: dict[int, _Country] = {}
+
+
+def _country_plans(country_code: int) -> _Country:
+    try:
+        return _COUNTRIES[country_code]
+    except KeyError:
+        pass
+    lengths, plans = _country(country_code)
+    found = _COUNTRIES[country_code] = _Country(lengths, plans, _any_general(plans))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
 class _Dialling:
     """A region's plan with everything ``valid_national`` needs, looked up once per region."""
 
     plan: _Plan
     code: str  # the country code as typed ("55")
     lengths: frozenset[int]  # every length valid in a region of that country code (a quick reject)
-    plans: tuple[_Plan, ...]  # the region's own plan first, then the others under its country code
+    others: tuple[_Plan, ...]  # the other regions' plans under its country code
+    others_general: re.Pattern[str] | None  # their general patterns in one regex (None for one or none)
 
 
 _DIALLING: dict[str, _Dialling | None] = {}
@@ -112,8 +154,9 @@ def _dialling(region: str) -> _Dialling | None:
     plan = _plan(region)
     found = None
     if plan is not None:
-        lengths, plans = _country(plan.country_code)
-        found = _Dialling(plan, str(plan.country_code), lengths, (plan, *(p for p in plans if p is not plan)))
+        country = _country_plans(plan.country_code)
+        others = tuple(p for p in country.plans if p is not plan)
+        found = _Dialling(plan, str(plan.country_code), country.lengths, others, _any_general(others))
     _DIALLING[region] = found
     return found
 
@@ -122,10 +165,9 @@ def _valid_in_code(dialling: _Dialling, national: str) -> bool:
     """Valid in the region or another region sharing its country code (NANP's +1, +7, +44's islands ...)."""
     if len(national) not in dialling.lengths:
         return False
-    for plan in dialling.plans:  # noqa: SIM110 - a loop: any(<generator>) costs more here
-        if _valid_in(plan, national):
-            return True
-    return False
+    if _valid_in(dialling.plan, national):
+        return True
+    return bool(dialling.others) and _valid_in_plans(dialling.others, dialling.others_general, national)
 
 
 def valid_national(digits: str, region: str) -> bool:
@@ -145,9 +187,9 @@ def valid_national(digits: str, region: str) -> bool:
 
 
 def _valid_in_siblings(country_code: int, region: str, national: str) -> bool:
-    """Valid in another region sharing the country code (NANP's +1, +7, +44's islands ...)."""
-    lengths, plans = _country(country_code)
-    return len(national) in lengths and any(_valid_in(plan, national) for plan in plans)
+    """Valid in a region of the country code (NANP's +1, +7, +44's islands ...)."""
+    country = _country_plans(country_code)
+    return len(national) in country.lengths and _valid_in_plans(country.plans, country.any_general, national)
 
 
 @cache
