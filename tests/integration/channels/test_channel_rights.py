@@ -105,7 +105,9 @@ def test_erasure_from_the_chat_asks_for_confirmation_first(
         ("request.confirmed_from_chat", "erasure"),
         ("request.received", "erasure"),
     ]
-    assert [(r["type"], r["status"]) for r in requests_of(subject_id)] == [("erasure", "in_progress")]
+    assert [(r["type"], r["status"], r["channel"]) for r in requests_of(subject_id)] == [
+        ("erasure", "in_progress", platform)
+    ]
     assert DynamoPendingConfirmations().get(subject_id) is None
     assert channel_aws.graph.texts()[-1].startswith(received)
     # A second "yes" confirms nothing more.

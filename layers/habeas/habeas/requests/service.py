@@ -170,7 +170,8 @@ def _file(payload: dict[str, Any]) -> dict[str, Any]:
         "type": request_type,
         "regulation": payload["regulation"],
         "status": "received",
-        "channel": actor.role if actor.role == "channel" else "portal",
+        # Where it was filed: "portal", or the platform of a chat ("channel:whatsapp" -> "whatsapp").
+        "channel": actor.id.split(":", 1)[-1] if actor.role == "channel" else "portal",
         "created_at": clock.rfc3339(now),
         "due_at": clock.rfc3339(due_at(now, payload["regulation"])),
         "remaining": len(counted),
