@@ -86,11 +86,6 @@ _PHONE = re.compile(
 _DATE = re.compile(r"\d{1,4}([-./])\d{1,2}\1\d{2,4}")
 # Written like a document (RUT, AR DNI, CPF with dots): if its check digit failed it is a reference, not a phone.
 _ID_SHAPE = re.compile(r"\d{1,2}\.\d{3}\.\d{3}(?:-\d)?|\d{3}\.\d{3}\.\d{3}-\d{2}")
-_NOT_DIGIT = re.compile(r"\D")
-
-
-def _digits(value: str) -> str:
-    return _NOT_DIGIT.sub("", value)
 
 
 def emails(text: str) -> list[Candidate]:
