@@ -20,6 +20,25 @@ from habeas.pii.engine import find, masked, redact
 
 # json.dumps(value, ensure_ascii=False) for a str, without building an encoder on every call.
 _json_string = json.encoder.encode_basestring
+_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads ends up in
+
+
+def _parse(line: bytes) -> object:
+    """``json.loads(line)``, a third of the cost for a line that starts with "{": json.loads on bytes
+    first guesses the encoding in Python (a "{" and no NUL after it is UTF-8 by its rules), then
+    wraps the scanner in two more Python calls. Anything else goes to json.loads itself. Raises
+    ValueError or UnicodeDecodeError where json.loads would."""
+    if line[:1] != b"{" or line[1:2] == b"\x00":
+        return json.loads(line)
+    text = line.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration as error:  # how the scanner says "expecting a value"; json.loads says it so
+        raise ValueError("expecting a JSON value") from error
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON value")
+    return value
+
 
 # One of each kind, made-up values with valid check digits, in the formats chat users type.
 _WARM_UP = (
@@ -38,7 +57,7 @@ def _error(message: str) -> bytes:
 def _one(line: bytes) -> bytes:
     """The output line for one input line (never raises for bad input)."""
     try:
-        message = json.loads(line)
+        message = _parse(line)
     except (ValueError, UnicodeDecodeError):
         return _error("invalid JSON or UTF-8: " + _EXPECTED)
     if not isinstance(message, dict) or not isinstance(message.get("text"), str):
