@@ -160,6 +160,14 @@ def test_overlapping_candidates_resolve_to_the_most_specific_type():
     assert found("123.456.789-09", "pt") == [("123.456.789-09", "cpf")]
 
 
+def test_a_valid_bare_cpf_or_cnpj_is_masked_even_when_called_a_reference():
+    # as a card number is: a reference number passes both check digits once in a hundred, and a
+    # leaked CPF cannot be taken back (the 11 digits of "pedido nº 12377680284" do not pass)
+    assert found("item 12345678909 do pedido", "pt") == [("12345678909", "cpf")]
+    assert found("ref 11222333000181", "en") == [("11222333000181", "cnpj")]
+    assert found("pedido nº 12377680284", "pt") == []
+
+
 def test_phone_context_word_wins_over_a_reference_word_earlier_in_the_message():
     assert found("pedido 123, meu cel 11 98765-4321", "pt") == [("11 98765-4321", "phone")]
 

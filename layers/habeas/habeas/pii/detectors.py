@@ -197,6 +197,11 @@ def _bare(digits: str, start: int, end: int, context: ContextFn, lang: str | Non
         return start, end, "card", STRONG
     kind = context(start, end)
     if kind in (NEG, MONEY):
+        # Called a reference or an amount, a number whose two CPF (or CNPJ) check digits hold is
+        # still masked, as a card number is: one random number in a hundred passes them, while a
+        # leaked CPF cannot be taken back.
+        if (n == 11 and cs.cpf_ok(digits)) or (n == 14 and cs.cnpj_ok(digits)):
+            return start, end, "cpf" if n == 11 else "cnpj", WEAK
         return None
     # Next to a phone word a valid CPF/CNPJ is kept only as WEAK: a phone that validates on the same
     # digits wins, and if none does, the number is still masked rather than leaked.
