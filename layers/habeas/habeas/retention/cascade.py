@@ -207,7 +207,10 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
         # Deleted by the application (an erasure, the sweep): its files go with it; that delete is audited
         # by whoever made it.
         delete_attachments(subject_id, old)
-    if new is not None and TTL_ATTRIBUTE in new and subject_id and any(name in new for name in store.fields):
+    # A new expiry (a new item, a re-stamp) on a held subject's item must not stand; other changes
+    # (e.g. a message's processing stage) keep the expiry the hold already dealt with.
+    fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]
+    if fresh_expiry and subject_id and any(name in new for name in store.fields):
         if subject_id not in held:
             held[subject_id] = holds.is_held(subject_id)
         if held[subject_id] and suspend_item(table, {k: images["NewImage"][k] for k in store.primary_key}):
