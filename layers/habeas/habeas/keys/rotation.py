@@ -16,7 +16,6 @@ becomes unreadable at any point.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
