@@ -1,4 +1,4 @@
-"""Fixtures of the channel tests: moto (mock_aws) with the few resources the two channel functions use,
+"""Fixtures of the channel tests: per-test resources on the session's embedded AWS for the two channel functions,
 shaped by template.yaml's own properties, a captured Graph API, and signed webhook events.
 """
 
@@ -17,7 +17,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from cfnlint.decode import decode_str
-from moto import mock_aws
 
 from habeas import aws, config, purposes
 from habeas.channels import apps as channel_apps
@@ -136,55 +135,56 @@ class ChannelAws:
 
 
 @pytest.fixture
-def channel_aws(monkeypatch, graph) -> Iterator[ChannelAws]:
+def channel_aws(monkeypatch, graph, embedded_aws) -> Iterator[ChannelAws]:
+    # Resources of this test's own, on the session's embedded AWS (``mock_aws()`` would reset the
+    # in-process moto that the other integration tests share).
     resources = _template()
-    with mock_aws():
-        deployment = f"habeas-{uuid.uuid4().hex[:6]}"
-        env = {"HABEAS_DEPLOYMENT": deployment, "GRAPH_API_BASE_URL": graph.url}  # type: ignore[attr-defined]
-        dynamodb = boto3.client("dynamodb")
-        for logical_id, variable in TABLES.items():
-            name = f"{deployment}-{logical_id}"
-            _create_table(dynamodb, resources[logical_id]["Properties"], name)
-            env[variable] = name
-        sqs = boto3.client("sqs")
-        dlq_props = resources["InboundMessagesDLQ"]["Properties"]
-        dlq_url = sqs.create_queue(
-            QueueName=f"{deployment}-dlq",
-            Attributes={"MessageRetentionPeriod": str(dlq_props["MessageRetentionPeriod"])},
-        )["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        props = resources["InboundMessagesQueue"]["Properties"]
-        queue_url = sqs.create_queue(
-            QueueName=f"{deployment}-inbound",
-            Attributes={
-                "VisibilityTimeout": str(props["VisibilityTimeout"]),
-                "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
-                ),
-            },
-        )["QueueUrl"]
-        env["INBOUND_QUEUE_URL"] = queue_url
-        env["REQUESTS_QUEUE_URL"] = sqs.create_queue(QueueName=f"{deployment}-requests")["QueueUrl"]
-        secrets = boto3.client("secretsmanager")
-        # What an operator puts into ChannelSecret (its template keys), with per-test values.
-        channel_secret = {
-            "verify_token": VERIFY_TOKEN,
-            "app_secret": APP_SECRET,
-            "access_token": "test-access-token",
-            "whatsapp_phone_number_id": "106540352242922",
-        }
-        env["CHANNEL_SECRET_ARN"] = secrets.create_secret(
-            Name=f"{deployment}-channel", SecretString=json.dumps(channel_secret)
-        )["ARN"]
-        env["BLIND_INDEX_SECRET_ARN"] = secrets.create_secret(
-            Name=f"{deployment}-blind-index", SecretString=uuid.uuid4().hex * 2
-        )["ARN"]
-        env["KMS_KEY_ARN"] = boto3.client("kms").create_key(Description="test data key")["KeyMetadata"]["Arn"]
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        reset_caches()
-        yield ChannelAws(env=env, queue_url=queue_url, dlq_url=dlq_url, graph=graph)
+    deployment = f"habeas-{uuid.uuid4().hex[:6]}"
+    env = {"HABEAS_DEPLOYMENT": deployment, "GRAPH_API_BASE_URL": graph.url}  # type: ignore[attr-defined]
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, variable in TABLES.items():
+        name = f"{deployment}-{logical_id}"
+        _create_table(dynamodb, resources[logical_id]["Properties"], name)
+        env[variable] = name
+    sqs = boto3.client("sqs")
+    dlq_props = resources["InboundMessagesDLQ"]["Properties"]
+    dlq_url = sqs.create_queue(
+        QueueName=f"{deployment}-dlq",
+        Attributes={"MessageRetentionPeriod": str(dlq_props["MessageRetentionPeriod"])},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    props = resources["InboundMessagesQueue"]["Properties"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{deployment}-inbound",
+        Attributes={
+            "VisibilityTimeout": str(props["VisibilityTimeout"]),
+            "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
+            ),
+        },
+    )["QueueUrl"]
+    env["INBOUND_QUEUE_URL"] = queue_url
+    env["REQUESTS_QUEUE_URL"] = sqs.create_queue(QueueName=f"{deployment}-requests")["QueueUrl"]
+    secrets = boto3.client("secretsmanager")
+    # What an operator puts into ChannelSecret (its template keys), with per-test values.
+    channel_secret = {
+        "verify_token": VERIFY_TOKEN,
+        "app_secret": APP_SECRET,
+        "access_token": "test-access-token",
+        "whatsapp_phone_number_id": "106540352242922",
+    }
+    env["CHANNEL_SECRET_ARN"] = secrets.create_secret(
+        Name=f"{deployment}-channel", SecretString=json.dumps(channel_secret)
+    )["ARN"]
+    env["BLIND_INDEX_SECRET_ARN"] = secrets.create_secret(
+        Name=f"{deployment}-blind-index", SecretString=uuid.uuid4().hex * 2
+    )["ARN"]
+    env["KMS_KEY_ARN"] = boto3.client("kms").create_key(Description="test data key")["KeyMetadata"]["Arn"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_caches()
+    yield ChannelAws(env=env, queue_url=queue_url, dlq_url=dlq_url, graph=graph)
     reset_caches()
 
 

@@ -1,10 +1,11 @@
-"""Fixtures of the keys tests: moto (mock_aws), tables made from template.yaml, a movable clock, KMS call counts."""
+"""Fixtures of the keys tests: per-test tables made from template.yaml on the embedded AWS, a movable clock, KMS call counts."""
 
 from __future__ import annotations
 
 import collections
 import functools
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto import mock_aws
 
 from habeas import aws, keys
 from habeas.keys import DynamoFieldStore, FieldCipher, KeyCache, Keyring
@@ -146,31 +146,35 @@ class KeysEnv:
 
 
 @pytest.fixture
-def keys_env(monkeypatch) -> Any:
-    """moto with a KMS key, the keyring table and a conversations table shaped as in template.yaml."""
+def keys_env(monkeypatch, embedded_aws) -> Any:
+    """A KMS key, a keyring table and a conversations table shaped as in template.yaml, made for this test.
+
+    They live on the session's embedded AWS under names of their own: ``mock_aws()`` would reset the
+    in-process moto that the other integration tests share.
+    """
     monkeypatch.setenv("HABEAS_DEPLOYMENT", DEPLOYMENT)
-    with mock_aws():
-        aws.reset()
-        keys.reset()
-        kms = boto3.client("kms")
-        dynamodb = boto3.client("dynamodb")
-        calls = KmsCalls()
-        kms.meta.events.register("before-call.kms.*", calls.hook)
-        key_arn = kms.create_key(Description="BYOK test key")["KeyMetadata"]["Arn"]
-        env = KeysEnv(
-            kms=kms,
-            dynamodb=dynamodb,
-            kms_key_arn=key_arn,
-            keyring_table=create_table_from_template(dynamodb, "KeyringTable", "keyring"),
-            data_table=create_table_from_template(dynamodb, "ConversationsTable", "conversations"),
-            clock=FakeClock(),
-            calls=calls,
-            resource=boto3.resource("dynamodb"),
-        )
-        calls.clear()
-        yield env
-        aws.reset()
-        keys.reset()
+    suffix = uuid.uuid4().hex[:8]
+    aws.reset()
+    keys.reset()
+    kms = boto3.client("kms")
+    dynamodb = boto3.client("dynamodb")
+    calls = KmsCalls()
+    kms.meta.events.register("before-call.kms.*", calls.hook)
+    key_arn = kms.create_key(Description="BYOK test key")["KeyMetadata"]["Arn"]
+    env = KeysEnv(
+        kms=kms,
+        dynamodb=dynamodb,
+        kms_key_arn=key_arn,
+        keyring_table=create_table_from_template(dynamodb, "KeyringTable", f"keyring-{suffix}"),
+        data_table=create_table_from_template(dynamodb, "ConversationsTable", f"conversations-{suffix}"),
+        clock=FakeClock(),
+        calls=calls,
+        resource=boto3.resource("dynamodb"),
+    )
+    calls.clear()
+    yield env
+    aws.reset()
+    keys.reset()
 
 
 def emulate_kms_key_state(kms: Any) -> None:
