@@ -384,6 +384,7 @@ class EmbeddedAws:
         self._serialise_key_policies()
         self._create_through_apis(resources)
         self._apply_time_to_live(resources)
+        self._apply_bucket_versioning(resources)
         self._verify_sender()
         self.created = {}
         for logical_id in self.physical_ids:
@@ -577,6 +578,18 @@ class EmbeddedAws:
                 dynamodb.update_time_to_live(
                     TableName=self.physical_ids[logical_id],
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": spec["AttributeName"]},
+                )
+
+    def _apply_bucket_versioning(self, resources: dict[str, Any]) -> None:
+        """Turn on the versioning a bucket's template asks for (moto's CloudFormation skips it)."""
+        s3 = self._client("s3")
+        for logical_id, resource in resources.items():
+            if resource["Type"] != "AWS::S3::Bucket" or logical_id not in self.physical_ids:
+                continue
+            config = self.resolve((resource.get("Properties") or {}).get("VersioningConfiguration"), logical_id)
+            if config and config.get("Status") in ("Enabled", "Suspended"):
+                s3.put_bucket_versioning(
+                    Bucket=self.physical_ids[logical_id], VersioningConfiguration={"Status": config["Status"]}
                 )
 
     def _verify_sender(self) -> None:

@@ -38,6 +38,20 @@ def test_every_table_of_the_template_exists_with_its_time_to_live_applied(stack)
         assert ttl["AttributeName"] in ("expires_at", "expiration")
 
 
+def test_buckets_get_the_versioning_their_template_asks_for(stack):
+    from habeas_local.template import load_yaml
+
+    resources = load_yaml(ROOT / "template.yaml")["Resources"]
+    versioned = [
+        logical_id
+        for logical_id in _template_resources("AWS::S3::Bucket")
+        if (resources[logical_id].get("Properties") or {}).get("VersioningConfiguration", {}).get("Status") == "Enabled"
+    ]
+    assert versioned, "the template versions at least the exports bucket"
+    for logical_id in versioned:
+        assert stack.client("s3").get_bucket_versioning(Bucket=stack.ref(logical_id)).get("Status") == "Enabled"
+
+
 def test_the_data_key_exists_with_rotation_and_its_alias(stack):
     kms = stack.client("kms")
     key_id = stack.ref("DataKey")
