@@ -5,6 +5,7 @@ import hmac
 import json
 import re
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -76,3 +77,19 @@ def test_opt_out_on_whatsapp_shows_in_the_history_of_the_verified_phone(runtime)
     status, history = runtime.request("GET", "/v1/consents/marketing/history", headers=auth)
     assert status == 200
     assert [(e["granted"], e["channel"]) for e in history["events"]] == [(False, "whatsapp")]
+
+    # The access export holds the card message, redacted; the card number is nowhere in it.
+    status, filed = runtime.request("POST", "/v1/requests", {"type": "access"}, auth)
+    assert status == 202
+
+    def finished():
+        view = runtime.request("GET", f"/v1/requests/{filed['request_id']}", headers=auth)[1]
+        return view if view["status"] in ("completed", "failed") else None
+
+    view = _wait_for(finished, seconds=60)
+    assert view["status"] == "completed", view
+    with urllib.request.urlopen(view["export_url"]) as response:  # noqa: S310 - the embedded S3
+        export = response.read().decode()
+    texts = [r.get("text") or "" for r in json.loads(export)["stores"]["conversations"]["records"]]
+    assert any(t.startswith("meu cartão é ") for t in texts), texts
+    assert not re.search(r"4111[ -]?1111[ -]?1111[ -]?1111", export)
