@@ -99,7 +99,9 @@ def serialise_dynamodb() -> None:
     DynamoDB runs a transaction as a unit. moto's does not under concurrent requests: it snapshots
     each table it touches (a deep copy) and, when any condition fails, puts the snapshot back, which
     silently undoes every write another thread made to that table meanwhile. One lock around moto's
-    item operations gives the local runtime the isolation the real service has. Applied once per process.
+    item operations gives the local runtime the isolation the real service has, and transactions
+    check every condition before writing (``habeas_local.dynamodb``) instead of copying whole tables.
+    Applied once per process.
     """
     from moto.dynamodb.models import DynamoDBBackend
 
@@ -113,6 +115,13 @@ def serialise_dynamodb() -> None:
 
         return wrapper
 
+    from habeas_local import dynamodb
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        dynamodb.transact_write_items(self, transact_items)
+
+    # moto's own transaction deep-copies whole tables to roll back: time grows with the table.
+    DynamoDBBackend.transact_write_items = transact_write_items
     for name in _DYNAMODB_ITEM_OPERATIONS:
         setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
 
