@@ -97,7 +97,7 @@ def test_a_cancelled_transaction_writes_nothing_and_names_the_failed_condition(e
 def test_a_transaction_failing_half_way_through_its_writes_is_undone(embedded_aws):
     table, dynamodb = _table_and_client(embedded_aws)
     dynamodb.put_item(TableName=table, Item={"id": {"S": "tx-kept"}, "n": {"N": "1"}})
-    try:
+    with pytest.raises(ClientError):
         dynamodb.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": table, "Item": {"id": {"S": "tx-kept"}, "n": {"N": "5"}}}},
@@ -112,8 +112,6 @@ def test_a_transaction_failing_half_way_through_its_writes_is_undone(embedded_aw
                 },
             ]
         )
-    except ClientError:
-        pass
     assert dynamodb.get_item(TableName=table, Key={"id": {"S": "tx-kept"}})["Item"]["n"] == {"N": "1"}
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"id": {"S": "tx-undone"}})
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"id": {"S": "tx-text"}})
