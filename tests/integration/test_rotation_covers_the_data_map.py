@@ -1,6 +1,6 @@
 """The scheduled key rotation moves every encrypted field the data map declares: profiles included."""
 
-import time
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -26,16 +26,17 @@ def test_rotation_re_encrypts_profile_fields_under_the_new_key_version(
     assert key_version_of(before["name"]) == 1
 
     use_function("KeyRotationFunction")
-    # Keys older than 3 s are due; fields move once no warm container can still hold the old version
-    # as current (the key cache age, 0.5 s here).
-    monkeypatch.setenv("KEY_MAX_AGE_DAYS", str(3 / 86400))
-    monkeypatch.setenv("KEY_CACHE_MAX_AGE_SECONDS", "0.5")
-    monkeypatch.setenv("KEY_ROTATION_STOP_MARGIN_MS", "1000")  # the test context has 10 s left
+    monkeypatch.setenv("KEY_ROTATION_STOP_MARGIN_MS", "1000")  # the test context says 10 s are left
+    from habeas import clock
+
+    # A hundred days on, the key is past its 90 days: the first run makes version 2. Fields move on
+    # a later run, once no warm container can still hold version 1 as current (the cache age).
+    started = clock.now()
     rotate = import_handler("key_rotation").handler
-    time.sleep(3.2)
+    monkeypatch.setattr(clock, "now", lambda: started + timedelta(days=100))
     first = rotate(load_event("key_rotation.json"), lambda_context)
-    assert first["keys_created"] >= 1, first
-    time.sleep(0.7)
+    assert first["keys_created"] >= 1 and first["items_moved"] == 0, first
+    monkeypatch.setattr(clock, "now", lambda: started + timedelta(days=100, hours=1))
     second = rotate(load_event("key_rotation.json"), lambda_context)
     assert second["items_moved"] >= 1 and second["versions_retired"] >= 1, second
 
