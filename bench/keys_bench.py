@@ -39,9 +39,8 @@ def _template_table(dynamodb: Any, logical_id: str, name: str) -> None:
 
     Loader.add_multi_constructor("!", plain)
     properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
-    dynamodb.create_table(
-        TableName=name, **{k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode")}
-    )
+    keys = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+    dynamodb.create_table(TableName=name, **{k: properties[k] for k in keys if k in properties})
 
 
 def _ensure_encryption_sdk() -> bool:
