@@ -180,7 +180,7 @@ def event_header(event: dict[str, Any], name: str) -> str | None:
 
 def header(app: APIGatewayHttpResolver, name: str) -> str | None:
     """A request header, case-insensitively."""
-    return app.current_event.get_header_value(name, case_sensitive=False)
+    return event_header(app.current_event.raw_event, name)
 
 
 def locale(app: APIGatewayHttpResolver, explicit: str | None = None) -> str:
