@@ -50,9 +50,7 @@ class Settings(BaseSettings):
     conversations_table: str | None = None
     inbound_queue_url: str | None = None
     channel_receipt_ttl_seconds: int = Field(8 * 24 * 3600, ge=3600, le=30 * 24 * 3600)
-    channel_message_retention_days: int = Field(90, ge=1, le=3650)
     channel_keep_original_text: bool = False
-    channel_original_retention_days: int = Field(7, ge=1, le=30)
     channel_confirmation_ttl_seconds: int = Field(600, ge=60, le=24 * 3600)
 
     # Data-subject requests (issue 4).
