@@ -160,6 +160,48 @@ def test_deleting_a_consent_event_is_detected(call, subject, embedded_aws, use_f
         assert not consent.verify_ledger(subject["subject_id"]).ok
 
 
+def test_an_event_appended_after_the_head_without_moving_it_is_detected(call, subject, embedded_aws, use_function):
+    _three_events(call, subject)
+    table = _ledger_table(embedded_aws)
+    third = table.get_item(Key={"subject_id": subject["subject_id"], "sk": "EVENT#0000000003"})["Item"]
+    from habeas.chain import _hashed_part, link_hash
+
+    forged = {**third, "sk": "EVENT#0000000004", "seq": 4, "prev_hash": third["hash"], "granted": False}
+    forged["hash"] = link_hash(third["hash"], _hashed_part(forged))
+    table.put_item(Item=forged)
+    use_function("ApiFunction")
+    report = consent.verify_ledger(subject["subject_id"])
+    assert not report.ok and report.broken_at == 4
+
+
+def test_an_append_racing_the_check_is_not_a_break(call, subject, use_function, monkeypatch):
+    _three_events(call, subject)
+    use_function("ApiFunction")
+    from habeas import audit
+    from habeas.chain import ChainedLog
+
+    events = ChainedLog.events
+
+    def events_then_a_new_grant(self, partition, **kwargs):
+        # The check has read the head (3 events); a grant lands before it reads the events.
+        consent.record_consent(
+            subject["subject_id"],
+            "marketing",
+            granted=False,
+            policy_version="2026-01",
+            channel="portal",
+            locale="en",
+            actor=audit.Actor(id=subject["subject_id"], role="subject"),
+        )
+        monkeypatch.setattr(ChainedLog, "events", events)
+        return events(self, partition, **kwargs)
+
+    monkeypatch.setattr(ChainedLog, "events", events_then_a_new_grant)
+    report = consent.verify_ledger(subject["subject_id"])
+    assert report.ok and report.events == 3
+    assert consent.verify_ledger(subject["subject_id"]).events == 4
+
+
 def test_concurrent_consent_changes_keep_one_unbroken_chain(call, subject, use_function):
     use_function("ApiFunction")
     from habeas import audit

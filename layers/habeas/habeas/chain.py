@@ -153,10 +153,22 @@ class ChainedLog:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def verify(self, partition: str) -> ChainReport:
-        """Recompute every link of a chain; report the first broken one."""
+        """Recompute every link of a chain up to its head; report the first broken one.
+
+        The head is read first, so an event appended while the chain is being read (its seq is past
+        that head, and the head has moved to cover it) is left for the next check instead of reading
+        as a broken chain; a trailing event that no head covers is a break.
+        """
+        head_seq, head_hash = self.head(partition)
         expected_prev, expected_seq, count = GENESIS, 1, 0
         for event in self.events(partition):
             seq = int(event.get("seq", -1))
+            if seq > head_seq and seq == expected_seq:
+                # Appended since the head was read (event and head move in one transaction), or an
+                # event that no head covers: only the former moves the head past it.
+                if self.head(partition)[0] >= seq:
+                    break
+                return ChainReport(False, count, seq, "event not covered by the chain head")
             if seq != expected_seq:
                 return ChainReport(False, count, expected_seq, "missing or reordered event")
             if event.get("prev_hash") != expected_prev:
@@ -164,7 +176,6 @@ class ChainedLog:
             if link_hash(expected_prev, _hashed_part(event)) != event.get("hash"):
                 return ChainReport(False, count, seq, "event content altered")
             expected_prev, expected_seq, count = event["hash"], seq + 1, count + 1
-        head_seq, head_hash = self.head(partition)
         if head_seq != count or head_hash != expected_prev:
             return ChainReport(False, count, count + 1, "events after the last one were removed or head altered")
         return ChainReport(True, count)
