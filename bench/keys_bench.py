@@ -17,30 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from habeas_local.testing import create_table_like
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENT = "habeas-bench"
 THROUGHPUT_VALUES = 2000
-
-
-def _template_table(dynamodb: Any, logical_id: str, name: str) -> None:
-    """Create a table shaped as template.yaml's ``logical_id`` (tags like !Ref read as plain values)."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def plain(loader: Loader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_mapping(node, deep=True)
-
-    Loader.add_multi_constructor("!", plain)
-    properties = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
-    keys = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
-    dynamodb.create_table(TableName=name, **{k: properties[k] for k in keys if k in properties})
 
 
 def _ensure_encryption_sdk() -> bool:
@@ -114,8 +95,8 @@ def main() -> None:
         kms.meta.events.register("before-call.kms.*", lambda model, **_: calls.update([model.name]))
         key_arn = kms.create_key(Description="bench")["KeyMetadata"]["Arn"]
         dynamodb = boto3.client("dynamodb")
-        _template_table(dynamodb, "KeyringTable", "keyring")
-        _template_table(dynamodb, "ConversationsTable", "conversations")
+        create_table_like(dynamodb, "KeyringTable", "keyring", ROOT / "template.yaml")
+        create_table_like(dynamodb, "ConversationsTable", "conversations", ROOT / "template.yaml")
         table = boto3.resource("dynamodb").Table("conversations")
 
         def keyring() -> Keyring:

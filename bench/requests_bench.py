@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from habeas_local.testing import create_table_like
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 50_000)
@@ -38,21 +38,6 @@ TABLES = {  # environment variable -> template logical id
 }
 # The subject's 200 records.
 MESSAGES, ORIGINALS, CONSENT_EVENTS, AUDIT_ENTRIES, EXPORT_KEYS, EXPORT_VERSIONS = 100, 50, 10, 20, 8, 2
-
-
-class _Loader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !If...) as plain values: only table shapes are used."""
-
-
-def _plain(loader: _Loader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)
-
-
-_Loader.add_multi_constructor("!", _plain)
 
 
 class Calls(collections.Counter):
@@ -85,18 +70,9 @@ class Calls(collections.Counter):
 
 
 def _create_resources(dynamodb: Any, s3: Any) -> dict[str, str]:
-    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)["Resources"]  # noqa: S506
     env = {}
     for variable, logical_id in TABLES.items():
-        if logical_id not in resources:
-            continue  # a table another change has not added yet
-        properties = resources[logical_id]["Properties"]
-        shape = {
-            k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in properties
-        }
-        name = f"bench-{logical_id}"
-        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **shape)
-        env[variable] = name
+        env[variable] = create_table_like(dynamodb, logical_id, f"bench-{logical_id}", ROOT / "template.yaml")
     s3.create_bucket(Bucket="bench-exports")
     s3.put_bucket_versioning(Bucket="bench-exports", VersioningConfiguration={"Status": "Enabled"})
     env["EXPORTS_BUCKET"] = "bench-exports"

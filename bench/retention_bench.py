@@ -16,35 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from habeas_local.testing import create_table_like
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86400
 EXPIRING = 100
 S3_EXPIRING = 10  # of the 100: date-partitioned S3 objects; the rest are conversation items
 LIMIT_RATIO = 1.1
-
-
-def _template_properties(logical_id: str) -> dict[str, Any]:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def plain(loader: Loader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_mapping(node, deep=True)
-
-    Loader.add_multi_constructor("!", plain)
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
-
-
-def _create_table(dynamodb: Any, logical_id: str, name: str) -> None:
-    """A table shaped as template.yaml's ``logical_id`` (keys and indexes)."""
-    properties = _template_properties(logical_id)
-    wanted = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
-    dynamodb.create_table(TableName=name, **{k: properties[k] for k in wanted if k in properties})
 
 
 def _seed(stored: int, now: int, suffix: str) -> tuple[str, str]:
@@ -56,7 +34,7 @@ def _seed(stored: int, now: int, suffix: str) -> tuple[str, str]:
 
     table, bucket = f"conversations-{suffix}", f"attachments-{suffix}"
     dynamodb = boto3.client("dynamodb")
-    _create_table(dynamodb, "ConversationsTable", table)
+    create_table_like(dynamodb, "ConversationsTable", table, ROOT / "template.yaml")
     boto3.client("s3").create_bucket(Bucket=bucket)
     backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]]
     policy = 90 * DAY
@@ -103,7 +81,7 @@ def _sweep_calls(stored: int, now: int) -> tuple[collections.Counter[str], float
         ("HoldsTable", f"holds-{suffix}"),
         ("RetentionTable", f"retention-{suffix}"),
     ):
-        _create_table(dynamodb, logical_id, name)
+        create_table_like(dynamodb, logical_id, name, ROOT / "template.yaml")
     os.environ.update(
         CONVERSATIONS_TABLE=table,
         ATTACHMENTS_BUCKET=bucket,

@@ -16,13 +16,31 @@ stops, which empties an embedded AWS living in the same process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from habeas_local.aws import EmbeddedAws
 from habeas_local.runtime import LocalRuntime
+from habeas_local.template import load_yaml
+
+# What makes a table answer the same queries as the template's: keys, billing and indexes.
+TABLE_SHAPE = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+
+
+@functools.cache
+def _resources(template_path: Path) -> dict:
+    return load_yaml(template_path)["Resources"]
+
+
+def create_table_like(dynamodb: Any, logical_id: str, name: str, template_path: str | Path) -> str:
+    """Create table ``name`` shaped as the template's ``logical_id`` (keys, billing, indexes); its name."""
+    properties = _resources(Path(template_path).resolve())[logical_id]["Properties"]
+    dynamodb.create_table(TableName=name, **{k: properties[k] for k in TABLE_SHAPE if k in properties})
+    return name
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -14,44 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from habeas import aws, keys
 from habeas.keys import DynamoFieldStore, FieldCipher, KeyCache, Keyring
+from habeas_local.testing import create_table_like
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOYMENT = "habeas-test"
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !If, ...) as plain values: only table shapes are used here."""
-
-
-def _plain_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)
-
-
-_TemplateLoader.add_multi_constructor("!", _plain_tag)
-
-
-@functools.cache
-def _template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506
-
-
-def create_table_from_template(dynamodb: Any, logical_id: str, name: str) -> str:
-    """Create a table with the key schema and indexes the template gives ``logical_id``."""
-    template = _template()
-    properties = template["Resources"][logical_id]["Properties"]
-    kwargs = {k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode") if k in properties}
-    if "GlobalSecondaryIndexes" in properties:
-        kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    dynamodb.create_table(TableName=name, **kwargs)
-    return name
 
 
 @dataclass
@@ -165,8 +133,8 @@ def keys_env(monkeypatch, embedded_aws) -> Any:
         kms=kms,
         dynamodb=dynamodb,
         kms_key_arn=key_arn,
-        keyring_table=create_table_from_template(dynamodb, "KeyringTable", f"keyring-{suffix}"),
-        data_table=create_table_from_template(dynamodb, "ConversationsTable", f"conversations-{suffix}"),
+        keyring_table=create_table_like(dynamodb, "KeyringTable", f"keyring-{suffix}", ROOT / "template.yaml"),
+        data_table=create_table_like(dynamodb, "ConversationsTable", f"conversations-{suffix}", ROOT / "template.yaml"),
         clock=FakeClock(),
         calls=calls,
         resource=boto3.resource("dynamodb"),
