@@ -1,43 +1,19 @@
 """A customer writes on WhatsApp, then verifies the same phone on the portal: over HTTP, from the runtime."""
 
-import hashlib
-import hmac
 import json
 import re
 import time
 import urllib.request
-import uuid
 
 import pytest
 
+from tests.e2e.whatsapp import APP_SECRET, signature_header, text_delivery
+
 pytestmark = pytest.mark.e2e
-APP_SECRET = b"local-app-secret"  # the contract's local default, seeded into ChannelSecret by the runtime
 
 
-def _whatsapp(wa_id: str, text: str) -> dict:
-    message = {
-        "from": wa_id,
-        "id": f"wamid.e2e{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": text},
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [message],
-    }
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-
-
-def _post_signed(runtime, payload: dict, secret: bytes = APP_SECRET):
-    raw = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
-    return runtime.request("POST", "/v1/channels/whatsapp/webhook", raw, {"x-hub-signature-256": signature})
+def _post_signed(runtime, raw: bytes, secret: bytes = APP_SECRET):
+    return runtime.request("POST", "/v1/channels/whatsapp/webhook", raw, signature_header(raw, secret))
 
 
 def _wait_for(predicate, seconds: float = 30):
@@ -56,11 +32,11 @@ def test_opt_out_on_whatsapp_shows_in_the_history_of_the_verified_phone(runtime)
         "GET", "/v1/channels/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=77"
     )
     assert (status, handshake) == (200, "77")
-    forged = _post_signed(runtime, _whatsapp(wa_id, "SAIR"), secret=b"not-the-secret")
+    forged = _post_signed(runtime, text_delivery(wa_id, "SAIR"), secret=b"not-the-secret")
     assert forged[0] == 401
 
-    assert _post_signed(runtime, _whatsapp(wa_id, "meu cartão é 4111 1111 1111 1111"))[0] == 200
-    opt_out = _whatsapp(wa_id, "SAIR")
+    assert _post_signed(runtime, text_delivery(wa_id, "meu cartão é 4111 1111 1111 1111"))[0] == 200
+    opt_out = text_delivery(wa_id, "SAIR")
     assert _post_signed(runtime, opt_out) == (200, {"received": 1})
     reply = _wait_for(lambda: [m for m in runtime.request("GET", "/local/outbox")[1]["messages"] if m["to"] == wa_id])
     assert reply[-1]["channel"] == "whatsapp" and "marketing" in reply[-1]["body"]

@@ -5,8 +5,6 @@ plaintext personal data. Runs its own runtime process so that it can also reach 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -24,10 +22,10 @@ import pytest
 from cfnlint.decode import decode_str
 
 from tests.e2e.conftest import Client, _free_port
+from tests.e2e.whatsapp import signature_header, text_delivery
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-APP_SECRET = b"local-app-secret"  # the contract's local default, seeded into ChannelSecret by the runtime
 _STARTED = re.compile(r"Habeas local runtime on (\S+) \(embedded AWS (\S+)\)")
 
 
@@ -100,26 +98,8 @@ def _wait_for(probe, seconds: float = 90):
 
 
 def _whatsapp(wa_id: str, text: str) -> tuple[bytes, dict[str, str]]:
-    message = {
-        "from": wa_id,
-        "id": f"wamid.e2e{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": text},
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [message],
-    }
-    raw = json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
-    return raw, {"x-hub-signature-256": "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()}
+    raw = text_delivery(wa_id, text)
+    return raw, signature_header(raw)
 
 
 def _code(client: Client, to: str) -> str:

@@ -11,8 +11,6 @@ containers, as a deploy would be.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import threading
@@ -29,12 +27,12 @@ from habeas_local import functions
 from habeas_local.sources import TtlReaper
 from habeas_local.testing import runtime_from_template
 from tests.e2e.conftest import Client
+from tests.e2e.whatsapp import signature_header, text_delivery
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DATAMAP = ROOT / "layers/habeas/habeas/config/datamap.yaml"
-APP_SECRET = b"local-app-secret"
 DAY = 86400
 POLICY_LINE = "retention: {days: 90, anchor: created}\n    masking: {agent: full, supervisor: full, dpo: full}"
 
@@ -72,27 +70,8 @@ class Local:
         self.new_containers(*self.runtime.functions.workers)
 
     def whatsapp(self, wa_id: str, text: str) -> None:
-        message = {
-            "from": wa_id,
-            "id": f"wamid.ret{uuid.uuid4().hex}",
-            "timestamp": str(int(time.time())),
-            "type": "text",
-            "text": {"body": text},
-        }
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "106540352242922"},
-            "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-            "messages": [message],
-        }
-        raw = json.dumps(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-            }
-        ).encode()
-        signature = "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()
-        status, _ = self.http.request("POST", "/v1/channels/whatsapp/webhook", raw, {"x-hub-signature-256": signature})
+        raw = text_delivery(wa_id, text)
+        status, _ = self.http.request("POST", "/v1/channels/whatsapp/webhook", raw, signature_header(raw))
         assert status == 200
 
     def subject_with_messages(self, wa_id: str, staff: dict[str, str], count: int = 1) -> dict[str, Any]:

@@ -1,37 +1,15 @@
 """An agent looks at a customer who sent a card number on WhatsApp; the DPO sees that look: over HTTP."""
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
 
 import pytest
 
+from tests.e2e.whatsapp import signature_header, text_delivery
+
 pytestmark = pytest.mark.e2e
-APP_SECRET = b"local-app-secret"  # the contract's local default, seeded into ChannelSecret by the runtime
 CARD = "4111 1111 1111 1111"
-
-
-def _whatsapp(wa_id: str, text: str) -> bytes:
-    message = {
-        "from": wa_id,
-        "id": f"wamid.e2e{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": text},
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [message],
-    }
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(payload).encode()
 
 
 def _staff(runtime, sub: str, groups: list[str]) -> dict[str, str]:
@@ -52,9 +30,8 @@ def _wait_for(probe, seconds: float = 45):
 
 def test_an_agent_sees_only_the_masked_card_and_the_dpo_sees_the_view_in_the_audit_log(runtime):
     wa_id = f"5511955{uuid.uuid4().int % 1_000_000:06d}"
-    raw = _whatsapp(wa_id, f"Oi! Meu cartão é {CARD}, vocês podem estornar?")
-    signature = "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()
-    assert runtime.request("POST", "/v1/channels/whatsapp/webhook", raw, {"x-hub-signature-256": signature})[0] == 200
+    raw = text_delivery(wa_id, f"Oi! Meu cartão é {CARD}, vocês podem estornar?")
+    assert runtime.request("POST", "/v1/channels/whatsapp/webhook", raw, signature_header(raw))[0] == 200
 
     agent = _staff(runtime, "agent-e2e", ["agent"])
 
