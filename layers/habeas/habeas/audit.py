@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from habeas import clock
+from habeas import clock, retention
 from habeas.chain import ChainedLog, ChainReport
 
 _LOG = ChainedLog(
@@ -21,7 +21,9 @@ _LOG = ChainedLog(
     event_sk=lambda seq: seq,
     head_sk=0,
     event_range=lambda: ("#sk > :zero", {":zero": 0}),
+    retention_category="audit",
 )
+STORE = "audit_log"  # the data map store: its retention_category sets each entry's expiry
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,16 @@ def record(actor: Actor, event: AuditEvent) -> dict[str, Any]:
         "detail": event.detail or None,
     }
     entry = {key: value for key, value in entry.items() if value is not None}
-    return _LOG.append(chain_of(event.subject_id, actor), entry)
+    return _LOG.append(chain_of(event.subject_id, actor), entry, stamp=retention.store_stamp(STORE))
 
 
 def entries(subject_id: str, *, limit: int | None = None, newest_first: bool = True) -> Iterator[dict[str, Any]]:
-    """A subject's audit entries."""
-    return _LOG.events(f"subject#{subject_id}", newest_first=newest_first, limit=limit)
+    """A subject's audit entries (those past retention, awaiting TTL, left out)."""
+    return (
+        entry
+        for entry in _LOG.events(f"subject#{subject_id}", newest_first=newest_first, limit=limit)
+        if not retention.is_expired(entry)
+    )
 
 
 def verify(subject_id: str) -> ChainReport:
@@ -96,7 +102,9 @@ def record_staff_access(actor: Actor, event: AuditEvent) -> dict[str, Any]:
         for key in ("seq", "prev_hash", "hash", "event_id"):
             mirror.pop(key, None)
         mirror["event_id"] = str(uuid.uuid4())
-        _LOG.append(f"actor#{actor.id}", mirror)
+        for key in (retention.TTL_ATTRIBUTE, retention.POLICY_ATTRIBUTE, retention.ANCHOR_ATTRIBUTE):
+            mirror.pop(key, None)
+        _LOG.append(f"actor#{actor.id}", mirror, stamp=retention.store_stamp(STORE))
     return stored
 
 
@@ -142,8 +150,8 @@ def search(
         for raw in page.get("Items", []):
             entry = _plain(raw)
             at = str(entry.get("at", ""))
-            if since and at < since:
-                return found, None
+            if (since and at < since) or retention.is_expired(entry):
+                return found, None  # older entries are older still (and expire first)
             if (until and at > until) or (actor_id and entry.get("actor") != actor_id):
                 continue
             found.append(entry)

@@ -6,6 +6,14 @@ item holds the last sequence number and hash. Appends are one transaction that a
 only if nobody else did (optimistic concurrency) and puts the event only if its slot is empty, so
 concurrent writers can never fork or overwrite the chain. Editing, deleting or reordering any event
 breaks a link that ``verify`` reports.
+
+Retention: every item of a chain carries its retention stamp (``expires_at`` and the policy it came
+from, outside the hashed part, so a policy change can re-stamp it). Each event also hashes
+``prev_at``, the time its predecessor was appended. That is what lets a chain lose its oldest events
+to retention and stay verifiable: a gap is accepted only where ``prev_at`` proves the missing events
+older than the chain's retention period (so deleting any younger event is still a break). A chain
+kept from the subject's last activity expires whole: once its head has expired, there is nothing to
+verify.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from habeas import aws
+from habeas import aws, clock
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
 from habeas.errors import Conflict
 
@@ -61,20 +69,26 @@ class ChainedLog:
     event_sk: Callable[[int], Any]
     head_sk: Any
     event_range: Callable[[], tuple[str, dict[str, Any]]]
+    # The data map category whose retention policy the chain's items follow (see the module doc).
+    retention_category: str | None = None
 
     def _table_name(self) -> str:
         from habeas.config import get_settings
 
         return get_settings().require(self.table_setting)
 
-    def head(self, partition: str) -> tuple[int, str]:
-        """The last sequence number and hash of a chain (0 and the genesis hash when empty)."""
+    def head_item(self, partition: str) -> dict[str, Any]:
+        """The chain's head item ({} when the chain is empty)."""
         response = aws.client("dynamodb").get_item(
             TableName=self._table_name(),
             Key=to_item({self.pk: partition, self.sk: self.head_sk}),
             ConsistentRead=True,
         )
-        item = from_item(response.get("Item", {}))
+        return from_item(response.get("Item", {}))
+
+    def head(self, partition: str) -> tuple[int, str]:
+        """The last sequence number and hash of a chain (0 and the genesis hash when empty)."""
+        item = self.head_item(partition)
         return int(item.get("head_seq", 0)), str(item.get("head_hash", GENESIS))
 
     def append(
@@ -83,37 +97,50 @@ class ChainedLog:
         record: dict[str, Any],
         *,
         extra_puts: list[dict[str, Any]] | None = None,
+        stamp: dict[str, Any] | None = None,
         attempts: int = 6,
     ) -> dict[str, Any]:
         """Append ``record`` to the chain of ``partition``; returns the stored event.
 
         ``extra_puts`` are further plain items written in the same transaction (e.g. a current-state
-        view), so the view can never disagree with the chain.
+        view), so the view can never disagree with the chain. ``stamp`` (retention attributes) goes on
+        the event and on the head, so the head lives as long as the newest event.
         """
         table = self._table_name()
+        stamp = stamp or {}
         for attempt in range(attempts):
-            seq, prev_hash = self.head(partition)
+            head = self.head_item(partition)
+            seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
+            appended_at = int(clock.now().timestamp())
             event = {**record, "seq": seq + 1, "prev_hash": prev_hash}
+            if seq and head.get("head_at") is not None:
+                event["prev_at"] = int(head["head_at"])
             event["hash"] = link_hash(prev_hash, _hashed_part(event))
             head_condition = "attribute_not_exists(#seq)" if seq == 0 else "#seq = :expected"
-            head_values = {":next": seq + 1, ":hash": event["hash"]}
+            head_values = {":next": seq + 1, ":hash": event["hash"], ":at": appended_at}
             if seq:
                 head_values[":expected"] = seq
+            head_names = {"#seq": "head_seq", "#hash": "head_hash", "#at": "head_at"}
+            head_sets = ["#seq = :next", "#hash = :hash", "#at = :at"]
+            for position, (name, value) in enumerate(sorted(stamp.items())):
+                head_names[f"#r{position}"] = name
+                head_values[f":r{position}"] = value
+                head_sets.append(f"#r{position} = :r{position}")
             items = [
                 {
                     "Update": {
                         "TableName": table,
                         "Key": to_item({self.pk: partition, self.sk: self.head_sk}),
-                        "UpdateExpression": "SET #seq = :next, #hash = :hash",
+                        "UpdateExpression": "SET " + ", ".join(head_sets),
                         "ConditionExpression": head_condition,
-                        "ExpressionAttributeNames": {"#seq": "head_seq", "#hash": "head_hash"},
+                        "ExpressionAttributeNames": head_names,
                         "ExpressionAttributeValues": to_item(head_values),
                     }
                 },
                 {
                     "Put": {
                         "TableName": table,
-                        "Item": to_item({**event, self.pk: partition, self.sk: self.event_sk(seq + 1)}),
+                        "Item": to_item({**event, **stamp, self.pk: partition, self.sk: self.event_sk(seq + 1)}),
                         "ConditionExpression": "attribute_not_exists(#pk)",
                         "ExpressionAttributeNames": {"#pk": self.pk},
                     }
@@ -122,7 +149,7 @@ class ChainedLog:
             items += [{"Put": {"TableName": table, "Item": to_item(extra)}} for extra in extra_puts or []]
             try:
                 aws.client("dynamodb").transact_write_items(TransactItems=items)
-                return event
+                return {**event, **stamp}
             except ClientError as error:
                 if not cancelled_by_condition(error):
                     raise
@@ -157,12 +184,22 @@ class ChainedLog:
 
         The head is read first, so an event appended while the chain is being read (its seq is past
         that head, and the head has moved to cover it) is left for the next check instead of reading
-        as a broken chain; a trailing event that no head covers is a break.
+        as a broken chain; a trailing event that no head covers is a break. Events that retention
+        removed are accepted as missing only where the next event proves them past the retention
+        period (``prev_at``); a chain whose head has expired is past retention as a whole.
         """
-        head_seq, head_hash = self.head(partition)
+        now = int(clock.now().timestamp())
+        head = self.head_item(partition)
+        if head and _expired(head, now):
+            return ChainReport(True, 0, reason="expired")
+        head_seq, head_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
         expected_prev, expected_seq, count = GENESIS, 1, 0
         for event in self.events(partition):
             seq = int(event.get("seq", -1))
+            if not head and _expired(event, now):
+                continue  # the head went with the chain's expiry; these events await TTL too
+            if seq > expected_seq and self._removed_by_retention(event, now):
+                expected_prev, expected_seq = str(event.get("prev_hash")), seq
             if seq > head_seq and seq == expected_seq:
                 # Appended since the head was read (event and head move in one transaction), or an
                 # event that no head covers: only the former moves the head past it.
@@ -176,11 +213,35 @@ class ChainedLog:
             if link_hash(expected_prev, _hashed_part(event)) != event.get("hash"):
                 return ChainReport(False, count, seq, "event content altered")
             expected_prev, expected_seq, count = event["hash"], seq + 1, count + 1
-        if head_seq != count or head_hash != expected_prev:
-            return ChainReport(False, count, count + 1, "events after the last one were removed or head altered")
+        if head_seq != expected_seq - 1 or head_hash != expected_prev:
+            return ChainReport(False, count, expected_seq, "events after the last one were removed or head altered")
         return ChainReport(True, count)
+
+    def _removed_by_retention(self, event: dict[str, Any], now: int) -> bool:
+        """True if the events before ``event`` are provably past the chain's retention period.
+
+        ``prev_at`` (hashed, so not forgeable without breaking this event) is when the event before
+        it was appended; every earlier one is older still. Only policies counted from creation can
+        expire a chain's oldest events while it goes on.
+        """
+        if self.retention_category is None or event.get("prev_at") is None:
+            return False
+        from habeas.retention import policy, seconds_of
+
+        retention = policy(self.retention_category)
+        if retention is None or retention.anchor != "created":
+            return False
+        return int(event["prev_at"]) + seconds_of(retention) <= now
+
+
+def _expired(item: dict[str, Any], now: int) -> bool:
+    expires_at = item.get("expires_at")
+    return isinstance(expires_at, int | float) and not isinstance(expires_at, bool) and int(expires_at) <= now
 
 
 def _hashed_part(event: dict[str, Any]) -> dict[str, Any]:
     """Everything but the hash itself, storage keys and the retention stamp (re-stamped by policy)."""
-    return {k: v for k, v in event.items() if k not in ("hash", "sk", "chain", "expires_at")}
+    return {k: v for k, v in event.items() if k not in _UNHASHED}
+
+
+_UNHASHED = frozenset(("hash", "sk", "chain", "expires_at", "retention_policy", "retention_anchor", "held_expires_at"))

@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     attachments_bucket: str | None = None
     retention_sweep_page_size: int = Field(100, ge=1, le=1000)
     retention_sweep_lease_seconds: int = Field(900, ge=5, le=3600)
-    retention_sweep_stores: list[str] = ["conversations"]  # data map stores with the by_retention index
+    # Data map stores whose tables have the by_retention index (template.yaml).
+    retention_sweep_stores: list[str] = ["conversations", "profiles", "identifiers", "consent_ledger", "audit_log"]
     retention_sweep_stop_margin_ms: int = Field(30_000, ge=0, le=300_000)  # stop before Lambda's timeout
 
     # Staff console: allowlist, masking views, alerts, audit verification, incidents (issue 7).

@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from habeas import audit, clock
+from habeas import audit, clock, retention
 from habeas.chain import ChainedLog, ChainReport
 from habeas.config import get_settings
 from habeas.dynamo import from_item, to_item
 from habeas.errors import NotFound, Unprocessable
 from habeas.purposes import catalogue
+from habeas.retention import activity
 
 Channel = Literal["portal", "whatsapp", "instagram", "webchat", "email", "phone"]
 Locale = Literal["es", "pt", "en"]
@@ -27,7 +28,9 @@ _LEDGER = ChainedLog(
     event_sk=lambda seq: f"EVENT#{seq:010d}",
     head_sk="HEAD",
     event_range=lambda: ("begins_with(#sk, :prefix)", {":prefix": "EVENT#"}),
+    retention_category="consent",
 )
+STORE = "consent_ledger"  # the data map store: kept whole from the subject's last activity
 _PUBLIC_FIELDS = ("purpose", "granted", "policy_version", "channel", "recorded_at", "receipt_id", "locale")
 
 
@@ -66,8 +69,10 @@ def record_consent(
         "source_ip": actor.source_ip,
     }
     event = {key: value for key, value in event.items() if value is not None}
-    state = {**_public(event), "subject_id": subject_id, "sk": f"STATE#{purpose.purpose}"}
-    stored = _LEDGER.append(subject_id, event, extra_puts=[state])
+    stamp = retention.store_stamp(STORE)
+    state = {**_public(event), "subject_id": subject_id, "sk": f"STATE#{purpose.purpose}", **stamp}
+    stored = _LEDGER.append(subject_id, event, extra_puts=[state], stamp=stamp)
+    activity.touch(subject_id)  # a consent decision is the subject's activity: the ledger's anchor moves
     audit.record(
         actor,
         audit.AuditEvent(
@@ -90,19 +95,19 @@ def current_consents(subject_id: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues=to_item({":s": subject_id, ":state": "STATE#"}),
         ConsistentRead=True,
     )
-    return [_public(from_item(item)) for item in response.get("Items", [])]
+    return [_public(item) for item in retention.unexpired(from_item(raw) for raw in response.get("Items", []))]
 
 
 def history(subject_id: str, purpose_name: str) -> list[dict[str, Any]]:
     """Every grant and withdrawal of one purpose, oldest first."""
     if catalogue().get(purpose_name) is None:
         raise NotFound("unknown purpose")
-    return [_public(e) for e in _LEDGER.events(subject_id) if e.get("purpose") == purpose_name]
+    return [_public(e) for e in retention.unexpired(_LEDGER.events(subject_id)) if e.get("purpose") == purpose_name]
 
 
 def ledger_events(subject_id: str) -> list[dict[str, Any]]:
     """The whole ledger of a subject, with its chain fields (for exports and proofs)."""
-    return list(_LEDGER.events(subject_id))
+    return retention.unexpired(_LEDGER.events(subject_id))
 
 
 def verify_ledger(subject_id: str) -> ChainReport:

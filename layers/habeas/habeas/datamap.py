@@ -145,6 +145,10 @@ class Store(_Strict):
     secret_env: str | None = Field(None, pattern=_ENV)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     erasure: Erasure
+    # The category whose retention policy sets the expiry of this store's items, when each item is
+    # one record kept as a whole (a profile, a ledger). Stores whose items hold different categories
+    # (a message and its original) leave it unset and stamp each item by its own category.
+    retention_category: str | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Store:
@@ -256,6 +260,15 @@ class DataMap(_Strict):
             for field, spec in store.fields.items():
                 if spec.category not in self.categories:
                     raise ValueError(f"store {store.name}, field {field}: unknown category {spec.category!r}")
+            if store.retention_category is not None:
+                category = self.categories.get(store.retention_category)
+                if category is None or category.retention is None:
+                    raise ValueError(
+                        f"store {store.name}: retention_category {store.retention_category!r} "
+                        "must name a category with a retention policy"
+                    )
+                if store.kind != "dynamodb":
+                    raise ValueError(f"store {store.name}: retention_category applies to dynamodb stores")
         seen: dict[str, FieldSpec] = {}
         for store in self.stores.values():
             for field, spec in store.fields.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from habeas import aws, clock, identifiers
+from habeas import aws, clock, identifiers, retention
 from habeas.config import get_settings
 from habeas.connectors import identifiers as blind_indexes
 from habeas.datamap import Store, data_map
@@ -51,12 +51,12 @@ def _cipher() -> FieldCipher:
 
 
 def subject_item(subject_id: str) -> dict[str, Any] | None:
-    """The subject's raw item (ciphertexts as stored), or None if there is no such subject."""
+    """The subject's raw item (ciphertexts as stored); None if there is no such subject or it expired."""
     response = aws.client("dynamodb").get_item(
         TableName=_table(), Key=to_item({"subject_id": subject_id}), ConsistentRead=True
     )
-    item = response.get("Item")
-    return from_item(item) if item else None
+    item = from_item(response["Item"]) if response.get("Item") else None
+    return item if item and not retention.is_expired(item) else None
 
 
 def decrypt_profile(subject_id: str, item: dict[str, Any]) -> dict[str, str]:

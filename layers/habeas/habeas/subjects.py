@@ -1,4 +1,8 @@
-"""Subjects and the blind index that finds them by identifier."""
+"""Subjects and the blind index that finds them by identifier.
+
+Both items carry the retention stamp of their store (kept from the subject's last activity); an
+expired entry (awaiting DynamoDB's TTL) finds nobody, and a new subject may take its blind index.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import uuid
 
 from botocore.exceptions import ClientError
 
-from habeas import aws, clock
+from habeas import aws, clock, retention
 from habeas.config import get_settings
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
+from habeas.retention import activity
 
 
 def find(blind_index: str) -> str | None:
@@ -18,22 +23,26 @@ def find(blind_index: str) -> str | None:
         Key=to_item({"blind_index": blind_index}),
         ConsistentRead=True,
     )
-    item = response.get("Item")
-    return str(from_item(item)["subject_id"]) if item else None
+    item = from_item(response["Item"]) if response.get("Item") else None
+    return str(item["subject_id"]) if item and not retention.is_expired(item) else None
 
 
 def find_or_create(blind_index: str, kind: str) -> tuple[str, bool]:
     """The subject behind ``blind_index``, created (subject + index entry, atomically) if new.
 
     Returns ``(subject_id, created)``. Two concurrent confirmations of the same new identifier
-    create one subject: the loser's transaction fails its condition and it reads the winner's.
+    create one subject: the loser's transaction fails its condition and it reads the winner's. Finding
+    the subject is their activity (``retention.activity.touch``).
     """
     existing = find(blind_index)
     if existing:
+        activity.touch(existing)
         return existing, False
     settings = get_settings()
     subject_id = f"sub_{uuid.uuid4().hex}"
-    now = clock.rfc3339(clock.now())
+    moment = clock.now()
+    now = clock.rfc3339(moment)
+    day = retention.activity_day(moment)
     try:
         aws.client("dynamodb").transact_write_items(
             TransactItems=[
@@ -41,15 +50,30 @@ def find_or_create(blind_index: str, kind: str) -> tuple[str, bool]:
                     "Put": {
                         "TableName": settings.require("identifiers_table"),
                         "Item": to_item(
-                            {"blind_index": blind_index, "subject_id": subject_id, "kind": kind, "created_at": now}
+                            {
+                                "blind_index": blind_index,
+                                "subject_id": subject_id,
+                                "kind": kind,
+                                "created_at": now,
+                                **retention.store_stamp("identifiers", day),
+                            }
                         ),
-                        "ConditionExpression": "attribute_not_exists(blind_index)",
+                        # An expired entry (its subject is gone but for DynamoDB's TTL) can be taken.
+                        "ConditionExpression": "attribute_not_exists(blind_index) OR expires_at <= :now",
+                        "ExpressionAttributeValues": to_item({":now": int(moment.timestamp())}),
                     }
                 },
                 {
                     "Put": {
                         "TableName": settings.require("subjects_table"),
-                        "Item": to_item({"subject_id": subject_id, "created_at": now}),
+                        "Item": to_item(
+                            {
+                                "subject_id": subject_id,
+                                "created_at": now,
+                                activity.LAST_ACTIVITY: day,
+                                **retention.store_stamp(activity.PROFILES, day),
+                            }
+                        ),
                         "ConditionExpression": "attribute_not_exists(subject_id)",
                     }
                 },

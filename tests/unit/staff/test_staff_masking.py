@@ -20,6 +20,9 @@ HIDDEN = None
 
 # (category, role) -> what that role is shown of the category's sample value (None: not shown at all).
 EXPECTED = {
+    ("profile", "agent"): HIDDEN,  # the profile record as a whole; its fields have their own categories
+    ("profile", "supervisor"): HIDDEN,
+    ("profile", "dpo"): HIDDEN,
     ("identifiers", "agent"): OPAQUE,
     ("identifiers", "supervisor"): OPAQUE,
     ("identifiers", "dpo"): OPAQUE,

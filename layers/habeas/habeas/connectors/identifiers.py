@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from habeas import aws, clock
+from habeas import aws, clock, retention
 from habeas.config import get_settings
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
 from habeas.errors import Conflict
@@ -31,8 +31,8 @@ def owner_of(identifier: Identifier) -> str | None:
     response = aws.client("dynamodb").get_item(
         TableName=_table(), Key=to_item({"blind_index": blind_index(identifier)}), ConsistentRead=True
     )
-    item = response.get("Item")
-    return str(from_item(item)["subject_id"]) if item else None
+    item = from_item(response["Item"]) if response.get("Item") else None
+    return str(item["subject_id"]) if item and not retention.is_expired(item) else None
 
 
 def ensure_available(subject_id: str, identifier: Identifier) -> None:
@@ -57,9 +57,11 @@ def claim(subject_id: str, identifier: Identifier) -> bool:
                     "subject_id": subject_id,
                     "kind": identifier.kind,
                     "created_at": clock.rfc3339(clock.now()),
+                    **retention.store_stamp("identifiers"),
                 }
             ),
-            ConditionExpression="attribute_not_exists(blind_index)",
+            ConditionExpression="attribute_not_exists(blind_index) OR expires_at <= :now",
+            ExpressionAttributeValues=to_item({":now": int(clock.now().timestamp())}),
         )
         return True
     except ClientError as error:

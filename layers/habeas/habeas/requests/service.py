@@ -23,6 +23,7 @@ from habeas.errors import NotFound, Unprocessable
 from habeas.idempotency import once
 from habeas.requests import certificate, export
 from habeas.requests.store import STATUSES, TERMINAL, RequestStore
+from habeas.retention import activity
 
 RequestType = Literal["access", "portability", "rectification", "erasure"]
 Regulation = Literal["gdpr", "lgpd", "ccpa"]
@@ -182,6 +183,7 @@ def _file(payload: dict[str, Any]) -> dict[str, Any]:
     }
     requests = RequestStore()
     requests.put_new(item)
+    activity.touch(subject_id)  # filing a request is the subject's activity (retention anchor)
     audit.record(
         actor,
         audit.AuditEvent(

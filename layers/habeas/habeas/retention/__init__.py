@@ -28,6 +28,7 @@ __all__ = [
     "POLICY_ATTRIBUTE",
     "TTL_ATTRIBUTE",
     "attachment_prefix",
+    "activity_day",
     "category_of_marker",
     "expires_at_for",
     "is_expired",
@@ -35,6 +36,7 @@ __all__ = [
     "policy_marker",
     "restore_expiry",
     "stamp",
+    "store_stamp",
     "suspend_expiry",
     "unexpired",
 ]
@@ -97,6 +99,31 @@ def stamp(category: str, anchor: datetime | int | float | str) -> dict[str, Any]
         POLICY_ATTRIBUTE: f"{category}#{seconds_of(retention)}",
         ANCHOR_ATTRIBUTE: start,
     }
+
+
+def activity_day(moment: datetime | int | float | str | None = None) -> int:
+    """The ``last_activity`` anchor for activity at ``moment`` (now): the start of its UTC day.
+
+    Day granularity keeps the anchor (and every item stamped from it) unchanged by a subject's further
+    activity the same day, so recording activity writes at most once a day per subject.
+    """
+    epoch = _epoch(moment) if moment is not None else int(clock.now().timestamp())
+    return epoch - epoch % 86_400
+
+
+def store_stamp(store_name: str, anchor: datetime | int | float | str | None = None) -> dict[str, Any]:
+    """The retention attributes of a new item of a store that declares ``retention_category``.
+
+    ``anchor`` defaults to today's activity day for categories anchored on last activity (a write of
+    the subject's data is their activity) and to now for those anchored on creation.
+    """
+    category = data_map().store(store_name).retention_category
+    retention = policy(category) if category else None
+    if category is None or retention is None:
+        return {}
+    if anchor is None:
+        anchor = activity_day() if retention.anchor == "last_activity" else clock.now()
+    return stamp(category, anchor)
 
 
 def is_expired(item: dict[str, Any], now: datetime | int | None = None) -> bool:

@@ -1,9 +1,12 @@
 """The retention cascade: what happens on the data tables' streams and on the holds table's stream.
 
 - A TTL deletion (``userIdentity`` = service ``dynamodb.amazonaws.com``) of an item under a retention
-  policy removes what depends on it in other stores (the S3 attachments of an expired message),
-  writes one audit entry (ids, field names, a hash of the item key; never the data) and counts it.
-  A receipt per deletion makes a retried record change nothing a second time.
+  policy removes what depends on it in other stores (the S3 attachments of an expired message; the
+  identifiers and data keys of an expired profile), writes one audit entry (ids, field names, a hash
+  of the item key; never the data) and counts it. A receipt per deletion makes a retried record
+  change nothing a second time.
+- A profile whose ``last_activity`` moved re-anchors the subject's other items kept from last
+  activity (``habeas.retention.activity.reanchor``).
 - Any write of an item under a policy keeps the report's counters (kept, due per day) current.
 - A new or re-stamped item of a held subject has its expiry taken off at once (a hold must win
   over DynamoDB's TTL, which deletes regardless).
@@ -28,8 +31,10 @@ from habeas.datamap import Store
 from habeas.dynamo import from_item
 from habeas.observability import logger, metrics
 from habeas.retention import (
+    ANCHOR_ATTRIBUTE,
     POLICY_ATTRIBUTE,
     TTL_ATTRIBUTE,
+    activity,
     attachment_prefix,
     category_of_marker,
     ledger,
@@ -143,7 +148,12 @@ def expire(store: Store, item: dict[str, Any], *, cause: str) -> bool:
     category = category_of_marker(str(marker)) if marker else None
     item_hash = _key_hash(store.name, key)[:24]
     attachments = delete_attachments(subject_id, item) if subject_id and store.name == "conversations" else 0
-    if state is None or not already_audited(subject_id, item_hash):
+    retired = activity.retire(subject_id) if subject_id and store.name == activity.PROFILES else None
+    # The audit log's own entries are counted, not audited: an entry per expired entry would keep every
+    # chain alive for ever. Their removal stays provable in the chain itself (``prev_at``, chain.py).
+    audited = store.name != audit.STORE
+    write_audit = audited and (state is None or not already_audited(subject_id, item_hash))
+    if write_audit:
         audit.record(
             SYSTEM,
             audit.AuditEvent(
@@ -156,11 +166,12 @@ def expire(store: Store, item: dict[str, Any], *, cause: str) -> bool:
                     "cause": cause,
                     "item": item_hash,
                     "attachments_deleted": attachments,
+                    **({"retired": retired} if retired is not None else {}),
                 },
             ),
         )
-        if category:
-            ledger.count_deleted(category)
+    if category and (write_audit or (not audited and state is None)):
+        ledger.count_deleted(category)
     ledger.mark_receipt(receipt, "done")
     metrics.add_metric(name="RetentionDeletions", unit="Count", value=1)
     logger.info("retention deletion", extra={"subject_id": subject_id, "store": store.name, "cause": cause})
@@ -207,6 +218,15 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
         # Deleted by the application (an erasure, the sweep): its files go with it; that delete is audited
         # by whoever made it.
         delete_attachments(subject_id, old)
+    anchor = (new or {}).get(ANCHOR_ATTRIBUTE)
+    if (
+        store.name == activity.PROFILES
+        and subject_id
+        and anchor is not None
+        and (old or {}).get(ANCHOR_ATTRIBUTE) != anchor
+    ):
+        activity.reanchor(subject_id, int(anchor))
+        outcome = "reanchored"
     # A new expiry (a new item, a re-stamp) on a held subject's item must not stand; other changes
     # (e.g. a message's processing stage) keep the expiry the hold already dealt with.
     fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]

@@ -310,7 +310,11 @@ def swept_categories() -> list[tuple[Store, str]]:
         store = dm.store(name)
         if table_of(store) is None:
             continue
-        for category in dict.fromkeys(spec.category for spec in store.fields.values()):
+        # A store kept whole by one category is swept by it; others by each field's category.
+        categories = (
+            [store.retention_category] if store.retention_category else [s.category for s in store.fields.values()]
+        )
+        for category in dict.fromkeys(categories):
             if dm.category(category).retention is not None:
                 pairs.append((store, category))
     return pairs
