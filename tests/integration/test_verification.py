@@ -82,6 +82,8 @@ def test_codes_and_identifiers_are_stored_only_as_hashes(call, outbox, embedded_
     text = json.dumps(stored, default=str)
     assert code not in text and "hashed.person" not in text
     assert len(stored["code_hash"]) == 64 and len(stored["blind_index"]) == 64
+    # Kept for the data map's verification policy (10 minutes), then DynamoDB's TTL removes it.
+    assert int(stored["expires_at"]) - int(stored["created_at"]) == 10 * 60
 
 
 def test_unknown_verification_id_is_404(call):

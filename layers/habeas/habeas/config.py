@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     staff_token_audience: str | None = None
 
     subject_token_ttl_seconds: int = Field(900, ge=60, le=3600)
-    verification_ttl_seconds: int = Field(600, ge=60, le=3600)
     verification_max_attempts: int = Field(5, ge=1, le=20)
     verifications_per_identifier_per_hour: int = Field(5, ge=1, le=100)
     max_body_bytes: int = 256 * 1024
@@ -62,7 +61,6 @@ class Settings(BaseSettings):
     # Answer deadline per regulation, ISO 8601 "PnM" (calendar months) or "PnD" (days).
     request_deadlines: dict[str, str] = {"gdpr": "P1M", "lgpd": "P15D", "ccpa": "P45D"}
     request_max_attempts: int = Field(4, ge=1, le=20)  # per store; below the queue's maxReceiveCount
-    request_retention_days: int = Field(1825, ge=30, le=3650)
     export_url_ttl_seconds: int = Field(900, ge=60, le=3600)
 
     # Retention and legal holds (issue 6).

@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from habeas import audit, aws, clock, subjects
-from habeas.config import get_settings
+from habeas import audit, aws, clock, retention, subjects
+from habeas.config import ConfigurationError, get_settings
 from habeas.delivery import send_code
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
 from habeas.errors import NotFound, TooManyAttempts, Unauthorized, Unprocessable
@@ -87,13 +87,21 @@ def start(command: StartVerification) -> dict[str, Any]:
                 "code_hash": _code_hash(verification_id, code),
                 "attempts": 0,
                 "created_at": now,
-                "expires_at": now + settings.verification_ttl_seconds,
+                "expires_at": _expires_at(now),
             }
         ),
         ConditionExpression="attribute_not_exists(verification_id)",
     )
     send_code(identifier, channel, code, command.locale)
     return {"verification_id": verification_id}
+
+
+def _expires_at(now: int) -> int:
+    """When a code sent at ``now`` stops working: the data map's verification policy (10 minutes)."""
+    expires_at = retention.expires_at_for("verification", now)
+    if expires_at is None:
+        raise ConfigurationError("the data map's verification category needs a retention policy")
+    return expires_at
 
 
 def confirm(verification_id: str, code: str, *, source_ip: str | None, request_id: str | None) -> dict[str, Any]:

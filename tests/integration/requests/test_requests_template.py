@@ -29,6 +29,15 @@ def test_exports_are_kms_encrypted_versioned_private_tls_only_and_deleted_after_
     assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_the_exports_lifecycle_is_the_data_map_export_policy(resources):
+    from habeas.datamap import data_map
+
+    policy = data_map().category("export").retention
+    assert policy is not None and policy.anchor == "created"
+    [rule] = resources["ExportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == policy.days  # change one, change the other
+
+
 def test_certificates_are_signed_by_an_asymmetric_p256_key(resources):
     key = resources["CertificateSigningKey"]["Properties"]
     assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")

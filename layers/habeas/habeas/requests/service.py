@@ -156,11 +156,16 @@ def create_request(
         _actor.reset(token)
 
 
+def _requests_period_days() -> int:
+    from habeas.datamap import data_map
+
+    return int(data_map().store("requests").erasure.period_days or 0)
+
+
 def _file(payload: dict[str, Any]) -> dict[str, Any]:
     subject_id, request_type = payload["subject_id"], payload["type"]
     changes: dict[str, str] | None = payload.get("changes")
     actor = _actor.get() or audit.Actor(id=subject_id, role="subject")
-    settings = get_settings()
     now = clock.now()
     request_id = f"req_{uuid.uuid4().hex}"
     states = plan(request_type, changes)
@@ -179,7 +184,8 @@ def _file(payload: dict[str, Any]) -> dict[str, Any]:
         "fields": sorted(changes) if changes else None,
         "stores": {name: {"status": state} for name, state in states.items()},
         "history": [{"at": clock.rfc3339(now), "event": "received"}],
-        "expires_at": int((now + timedelta(days=settings.request_retention_days)).timestamp()),
+        # Kept as proof the request was handled for the period the data map's requests store declares.
+        "expires_at": int((now + timedelta(days=_requests_period_days())).timestamp()),
     }
     requests = RequestStore()
     requests.put_new(item)
