@@ -14,6 +14,7 @@ from typing import Any
 from habeas import clock, retention
 from habeas.chain import ChainedLog, ChainReport
 
+STORE = "audit_log"  # the data map store: its retention_category sets each entry's expiry
 _LOG = ChainedLog(
     table_setting="audit_table",
     pk="chain",
@@ -21,9 +22,8 @@ _LOG = ChainedLog(
     event_sk=lambda seq: seq,
     head_sk=0,
     event_range=lambda: ("#sk > :zero", {":zero": 0}),
-    retention_category="audit",
+    store=STORE,
 )
-STORE = "audit_log"  # the data map store: its retention_category sets each entry's expiry
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def record(actor: Actor, event: AuditEvent) -> dict[str, Any]:
         "detail": event.detail or None,
     }
     entry = {key: value for key, value in entry.items() if value is not None}
-    return _LOG.append(chain_of(event.subject_id, actor), entry, stamp=retention.store_stamp(STORE))
+    return _LOG.append(chain_of(event.subject_id, actor), entry)
 
 
 def entries(subject_id: str, *, limit: int | None = None, newest_first: bool = True) -> Iterator[dict[str, Any]]:
@@ -99,12 +99,12 @@ def record_staff_access(actor: Actor, event: AuditEvent) -> dict[str, Any]:
     stored = record(actor, event)
     if event.subject_id:
         mirror = {**stored, "detail": {**(stored.get("detail") or {}), "subject_seq": stored["seq"]}}
-        for key in ("seq", "prev_hash", "hash", "event_id"):
+        for key in ("seq", "prev_hash", "prev_at", "hash", "event_id"):
             mirror.pop(key, None)
         mirror["event_id"] = str(uuid.uuid4())
         for key in (retention.TTL_ATTRIBUTE, retention.POLICY_ATTRIBUTE, retention.ANCHOR_ATTRIBUTE):
             mirror.pop(key, None)
-        _LOG.append(f"actor#{actor.id}", mirror, stamp=retention.store_stamp(STORE))
+        _LOG.append(f"actor#{actor.id}", mirror)
     return stored
 
 

@@ -7,13 +7,13 @@ only if nobody else did (optimistic concurrency) and puts the event only if its 
 concurrent writers can never fork or overwrite the chain. Editing, deleting or reordering any event
 breaks a link that ``verify`` reports.
 
-Retention: every item of a chain carries its retention stamp (``expires_at`` and the policy it came
-from, outside the hashed part, so a policy change can re-stamp it). Each event also hashes
-``prev_at``, the time its predecessor was appended. That is what lets a chain lose its oldest events
-to retention and stay verifiable: a gap is accepted only where ``prev_at`` proves the missing events
-older than the chain's retention period (so deleting any younger event is still a break). A chain
-kept from the subject's last activity expires whole: once its head has expired, there is nothing to
-verify.
+Retention: every item of a chain carries the retention stamp of the chain's category (``expires_at``
+and the policy it came from, outside the hashed part, so a policy change can re-stamp it), computed at
+the append, so the head lives exactly as long as the newest event. Each event also hashes ``prev_at``,
+the time its predecessor was appended. ``verify`` never trusts the (unhashed) expiry: a gap is accepted
+only where ``prev_at`` proves the missing events older than the retention period, and a chain whose
+head has expired (or is gone) is accepted as past retention only if every event left proves, by its
+own hashed time, that it is past the period too. Deleting any younger event is still a break.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ class ChainedLog:
     event_sk: Callable[[int], Any]
     head_sk: Any
     event_range: Callable[[], tuple[str, dict[str, Any]]]
-    # The data map category whose retention policy the chain's items follow (see the module doc).
-    retention_category: str | None = None
+    # The data map store the chain is (its retention_category's policy applies; see the module doc),
+    # and the hashed RFC 3339 field that says when each event happened.
+    store: str | None = None
+    time_field: str = "at"
 
     def _table_name(self) -> str:
         from habeas.config import get_settings
@@ -97,21 +99,20 @@ class ChainedLog:
         record: dict[str, Any],
         *,
         extra_puts: list[dict[str, Any]] | None = None,
-        stamp: dict[str, Any] | None = None,
         attempts: int = 6,
     ) -> dict[str, Any]:
         """Append ``record`` to the chain of ``partition``; returns the stored event.
 
         ``extra_puts`` are further plain items written in the same transaction (e.g. a current-state
-        view), so the view can never disagree with the chain. ``stamp`` (retention attributes) goes on
-        the event and on the head, so the head lives as long as the newest event.
+        view), so the view can never disagree with the chain. The event, the head and the extra items
+        all get the retention stamp of this append.
         """
         table = self._table_name()
-        stamp = stamp or {}
         for attempt in range(attempts):
             head = self.head_item(partition)
             seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
             appended_at = int(clock.now().timestamp())
+            stamp = self._stamp(appended_at)
             event = {**record, "seq": seq + 1, "prev_hash": prev_hash}
             if seq and head.get("head_at") is not None:
                 event["prev_at"] = int(head["head_at"])
@@ -146,7 +147,7 @@ class ChainedLog:
                     }
                 },
             ]
-            items += [{"Put": {"TableName": table, "Item": to_item(extra)}} for extra in extra_puts or []]
+            items += [{"Put": {"TableName": table, "Item": to_item({**extra, **stamp})}} for extra in extra_puts or []]
             try:
                 aws.client("dynamodb").transact_write_items(TransactItems=items)
                 return {**event, **stamp}
@@ -155,6 +156,21 @@ class ChainedLog:
                     raise
                 time.sleep(random.uniform(0, 0.02 * (2**attempt)))  # noqa: S311 - jitter, not crypto
         raise Conflict("too many concurrent writes to the same log; retry")
+
+    def _category(self) -> str | None:
+        from habeas.datamap import data_map
+
+        return data_map().store(self.store).retention_category if self.store else None
+
+    def _stamp(self, appended_at: int) -> dict[str, Any]:
+        from habeas import retention
+
+        category = self._category()
+        retention_policy = retention.policy(category) if category else None
+        if category is None or retention_policy is None:
+            return {}
+        anchor = retention.activity_day(appended_at) if retention_policy.anchor == "last_activity" else appended_at
+        return retention.stamp(category, anchor)
 
     def events(self, partition: str, *, newest_first: bool = False, limit: int | None = None) -> Iterator[dict]:
         """The events of a chain in sequence order (head item excluded), paginated."""
@@ -184,21 +200,18 @@ class ChainedLog:
 
         The head is read first, so an event appended while the chain is being read (its seq is past
         that head, and the head has moved to cover it) is left for the next check instead of reading
-        as a broken chain; a trailing event that no head covers is a break. Events that retention
-        removed are accepted as missing only where the next event proves them past the retention
-        period (``prev_at``); a chain whose head has expired is past retention as a whole.
+        as a broken chain; a trailing event that no head covers is a break. What retention removed is
+        accepted only on hashed evidence (see the module doc).
         """
         now = int(clock.now().timestamp())
         head = self.head_item(partition)
-        if head and _expired(head, now):
-            return ChainReport(True, 0, reason="expired")
+        if not head or _expired(head, now):
+            return self._verify_retired(partition, now)
         head_seq, head_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
         expected_prev, expected_seq, count = GENESIS, 1, 0
         for event in self.events(partition):
             seq = int(event.get("seq", -1))
-            if not head and _expired(event, now):
-                continue  # the head went with the chain's expiry; these events await TTL too
-            if seq > expected_seq and self._removed_by_retention(event, now):
+            if seq > expected_seq and self._predecessors_past_retention(event, now):
                 expected_prev, expected_seq = str(event.get("prev_hash")), seq
             if seq > head_seq and seq == expected_seq:
                 # Appended since the head was read (event and head move in one transaction), or an
@@ -217,21 +230,58 @@ class ChainedLog:
             return ChainReport(False, count, expected_seq, "events after the last one were removed or head altered")
         return ChainReport(True, count)
 
-    def _removed_by_retention(self, event: dict[str, Any], now: int) -> bool:
+    def _verify_retired(self, partition: str, now: int) -> ChainReport:
+        """A chain without a live head: empty, or past retention as a whole (TTL deletes lazily).
+
+        Every event left must be intact and prove by its own hashed time that it is past the period
+        (for a chain kept from last activity, its time is a lower bound of that activity); else the
+        head was removed or its expiry forged, and that is a break.
+        """
+        count = 0
+        for event in self.events(partition):
+            seq = int(event.get("seq", -1))
+            if link_hash(str(event.get("prev_hash")), _hashed_part(event)) != event.get("hash"):
+                return ChainReport(False, count, seq, "event content altered")
+            if not self._past_retention(event.get(self.time_field), now):
+                return ChainReport(False, count, seq, "chain head missing or expired before its events")
+            count += 1
+        return ChainReport(True, 0, reason="expired" if count else None)
+
+    def _retention_seconds(self) -> tuple[int, str] | None:
+        category = self._category()
+        if category is None:
+            return None
+        from habeas.retention import policy, seconds_of
+
+        retention = policy(category)
+        return (seconds_of(retention), retention.anchor) if retention is not None else None
+
+    def _past_retention(self, moment: Any, now: int) -> bool:
+        """True if something that happened at ``moment`` (epoch or RFC 3339) is past the retention period."""
+        found = self._retention_seconds()
+        if found is None or moment is None:
+            return False
+        try:
+            epoch = int(moment) if isinstance(moment, int | float) else _epoch_of(str(moment))
+        except ValueError:
+            return False
+        return epoch + found[0] <= now
+
+    def _predecessors_past_retention(self, event: dict[str, Any], now: int) -> bool:
         """True if the events before ``event`` are provably past the chain's retention period.
 
         ``prev_at`` (hashed, so not forgeable without breaking this event) is when the event before
         it was appended; every earlier one is older still. Only policies counted from creation can
         expire a chain's oldest events while it goes on.
         """
-        if self.retention_category is None or event.get("prev_at") is None:
-            return False
-        from habeas.retention import policy, seconds_of
+        found = self._retention_seconds()
+        return found is not None and found[1] == "created" and self._past_retention(event.get("prev_at"), now)
 
-        retention = policy(self.retention_category)
-        if retention is None or retention.anchor != "created":
-            return False
-        return int(event["prev_at"]) + seconds_of(retention) <= now
+
+def _epoch_of(text: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 def _expired(item: dict[str, Any], now: int) -> bool:

@@ -28,9 +28,9 @@ _LEDGER = ChainedLog(
     event_sk=lambda seq: f"EVENT#{seq:010d}",
     head_sk="HEAD",
     event_range=lambda: ("begins_with(#sk, :prefix)", {":prefix": "EVENT#"}),
-    retention_category="consent",
+    store="consent_ledger",  # the data map store: kept whole from the subject's last activity
+    time_field="recorded_at",
 )
-STORE = "consent_ledger"  # the data map store: kept whole from the subject's last activity
 _PUBLIC_FIELDS = ("purpose", "granted", "policy_version", "channel", "recorded_at", "receipt_id", "locale")
 
 
@@ -69,9 +69,8 @@ def record_consent(
         "source_ip": actor.source_ip,
     }
     event = {key: value for key, value in event.items() if value is not None}
-    stamp = retention.store_stamp(STORE)
-    state = {**_public(event), "subject_id": subject_id, "sk": f"STATE#{purpose.purpose}", **stamp}
-    stored = _LEDGER.append(subject_id, event, extra_puts=[state], stamp=stamp)
+    state = {**_public(event), "subject_id": subject_id, "sk": f"STATE#{purpose.purpose}"}
+    stored = _LEDGER.append(subject_id, event, extra_puts=[state])
     activity.touch(subject_id)  # a consent decision is the subject's activity: the ledger's anchor moves
     audit.record(
         actor,

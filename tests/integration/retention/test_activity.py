@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 import boto3
@@ -16,6 +17,7 @@ from tests.integration.retention.conftest import now_epoch
 pytestmark = pytest.mark.integration
 
 DAY = 86400
+DATAMAP = Path(__file__).resolve().parents[3] / "layers/habeas/habeas/config/datamap.yaml"
 PROFILE, IDENTIFIERS, CONSENT, AUDIT = 1095 * DAY, 1095 * DAY, 1825 * DAY, 2190 * DAY
 CONSENT_ROUTE = "/v1/consents/{purpose}"
 
@@ -151,11 +153,30 @@ def test_an_expired_profile_finds_nobody_and_its_ttl_deletion_retires_identifier
     use_function("RetentionCascadeFunction")
     from habeas import audit
 
-    expired = [e for e in audit.entries(subject_id) if e["action"] == "retention.expired"]
-    profile_entry = next(e for e in expired if e["detail"]["store"] == "profiles")
+    entries = list(audit.entries(subject_id))
+    profile_entry = next(
+        e for e in entries if e["action"] == "retention.expired" and e["detail"]["store"] == "profiles"
+    )
     assert profile_entry["detail"]["cause"] == "ttl" and profile_entry["detail"]["category"] == "profile"
-    assert profile_entry["detail"]["retired"]["keyring"] >= 1
-    assert "Ana" not in str(expired) and email not in str(expired)
+    [retired] = [e for e in entries if e["action"] == "retention.retired"]
+    assert retired["detail"]["removed"]["keyring"] >= 1
+    assert "Ana" not in str(entries) and email not in str(entries)
+
+
+def test_an_identifier_claimed_by_a_rectification_expires_with_its_profile(retention_env, call, outbox, use_function):
+    env = retention_env
+    subject_id = verify(call, outbox, f"moved-{uuid.uuid4().hex[:10]}@example.com")["subject_id"]
+    env.drain()
+    move_back(env, subject_id, 200)
+    use_function("AdminFunction")
+    from habeas import profiles
+
+    profiles.put_profile(subject_id, {"email": f"new-{uuid.uuid4().hex[:10]}@example.com"})  # staff: not activity
+
+    stored = subject_items(env, subject_id)
+    [profile], [identifier] = stored["profiles"], stored["identifiers"]
+    assert int(identifier["retention_anchor"]) == int(profile["retention_anchor"]) == today() - 200 * DAY
+    assert int(identifier["expires_at"]) == int(profile["expires_at"])
 
 
 def test_verifying_again_after_expiry_starts_a_new_subject_and_leaves_it_alone(retention_env, call, outbox):
@@ -175,22 +196,34 @@ def test_verifying_again_after_expiry_starts_a_new_subject_and_leaves_it_alone(r
     assert kept["profiles"] and len(kept["identifiers"]) == 1  # the old subject's retirement left it alone
 
 
-def test_a_consent_ledger_expires_whole_and_is_neither_served_nor_reported_broken(retention_env, call, outbox):
+def test_a_consent_ledger_expires_whole_and_is_neither_served_nor_reported_broken(retention_env, use_function):
     env = retention_env
-    confirmed = verify(call, outbox, f"ledger-{uuid.uuid4().hex[:10]}@example.com")
-    subject_id, token = confirmed["subject_id"], confirmed["access_token"]
-    _consent(call, token, True)
-    env.drain()
-    move_back(env, subject_id, 1825, seconds=120)
+    use_function("ApiFunction")
+    from habeas import audit, clock, consent
 
-    env.use_function("ApiFunction")
-    from habeas import consent
+    subject_id = f"sub_{uuid.uuid4().hex}"
+    then = datetime.now(UTC) - timedelta(days=1826)  # decided once, five years and a day ago, never again
+    with mock.patch.object(clock, "now", return_value=then):
+        for granted in (True, False):
+            consent.record_consent(
+                subject_id,
+                "marketing",
+                granted=granted,
+                policy_version="2026-01",
+                channel="portal",
+                locale=None,
+                actor=audit.Actor(id=subject_id, role="subject"),
+            )
+    stored = subject_items(env, subject_id)["consents"]
+    assert len(stored) == 4 and all(int(i["expires_at"]) <= now_epoch() for i in stored)  # head, 2 events, state
 
     assert consent.current_consents(subject_id) == []
     assert consent.history(subject_id, "marketing") == []
     report = consent.verify_ledger(subject_id)
     assert report.ok and report.reason == "expired"
 
+    _table(env, "CONSENTS_TABLE").delete_item(Key={"subject_id": subject_id, "sk": "HEAD"})  # TTL: lazily, any order
+    assert consent.verify_ledger(subject_id).ok
     env.reap()
     env.drain()
     assert subject_items(env, subject_id)["consents"] == []
@@ -231,6 +264,24 @@ def test_an_audit_chain_loses_its_oldest_entries_to_retention_and_stays_verifiab
     assert not broken.ok and broken.reason == "missing or reordered event"
 
 
+def test_a_forged_expiry_on_a_young_chain_head_does_not_silence_verification(retention_env, use_function):
+    env = retention_env
+    use_function("ApiFunction")
+    from habeas import audit
+
+    subject_id = f"sub_{uuid.uuid4().hex}"
+    for n in range(2):
+        _record(subject_id, f"a.{n}")
+    _table(env, "AUDIT_TABLE").update_item(
+        Key={"chain": f"subject#{subject_id}", "seq": 0},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": now_epoch() - 60},
+    )
+
+    report = audit.verify(subject_id)
+    assert not report.ok and report.reason == "chain head missing or expired before its events"
+
+
 def test_deleting_the_start_of_a_young_audit_chain_is_a_break(retention_env, use_function):
     env = retention_env
     use_function("ApiFunction")
@@ -243,3 +294,154 @@ def test_deleting_the_start_of_a_young_audit_chain_is_a_break(retention_env, use
 
     report = audit.verify(subject_id)
     assert not report.ok and report.broken_at == 1
+
+
+def _audit_items(env, subject_id: str) -> list[dict]:
+    return _table(env, "AUDIT_TABLE").query(
+        KeyConditionExpression="chain = :c", ExpressionAttributeValues={":c": f"subject#{subject_id}"}
+    )["Items"]
+
+
+def test_a_held_subject_keeps_profile_ledger_and_audit_past_their_policy_until_the_hold_is_lifted(
+    retention_env, call, outbox
+):
+    env = retention_env
+    confirmed = verify(call, outbox, f"kept-{uuid.uuid4().hex[:10]}@example.com")
+    subject_id, token = confirmed["subject_id"], confirmed["access_token"]
+    _consent(call, token, True)
+    env.drain()
+    dpo = bearer(env.aws.staff_token("dpo-7", ["dpo"]))
+    holds_route = "/v1/admin/subjects/{subject_id}/holds"
+    placed = call(
+        "AdminFunction",
+        "POST",
+        f"/v1/admin/subjects/{subject_id}/holds",
+        route=holds_route,
+        body={"reason": "audit"},
+        headers=dpo,
+    )
+    assert placed.status == 201
+    env.drain()
+    _consent(call, token, False)  # activity while held: its new items and new anchor get no expiry either
+    env.drain()
+
+    held = subject_items(env, subject_id)
+    everything = [*held["profiles"], *held["identifiers"], *held["consents"], *_audit_items(env, subject_id)]
+    assert len(everything) >= 8
+    assert [i for i in everything if "expires_at" in i] == []  # nothing DynamoDB's TTL could delete
+    assert all("held_expires_at" in i for i in everything)
+
+    # Years go by (anchors move back past every policy), DynamoDB's TTL and the sweep run: nothing goes.
+    shift = 2200 * DAY
+    keys = {
+        "SUBJECTS_TABLE": ["subject_id"],
+        "IDENTIFIERS_TABLE": ["blind_index"],
+        "CONSENTS_TABLE": ["subject_id", "sk"],
+    }
+    for table, items in (
+        ("SUBJECTS_TABLE", held["profiles"]),
+        ("IDENTIFIERS_TABLE", held["identifiers"]),
+        ("CONSENTS_TABLE", held["consents"]),
+    ):
+        for item in items:
+            _table(env, table).update_item(
+                Key={k: item[k] for k in keys[table]},
+                UpdateExpression="SET retention_anchor = :a, held_expires_at = :h",
+                ExpressionAttributeValues={
+                    ":a": int(item["retention_anchor"]) - shift,
+                    ":h": int(item["held_expires_at"]) - shift,
+                },
+            )
+    env.use_function("RetentionCascadeFunction")
+    from habeas.retention import activity
+
+    assert activity.retire(subject_id) == {}  # a profile deleted despite the hold would not take its keys
+    env.reap()
+    env.use_function("RetentionSweepFunction")
+    from habeas.retention import sweep
+
+    assert sweep.run()["status"] == "completed"
+    env.drain()
+    assert subject_items(env, subject_id)["profiles"]
+    assert len(subject_items(env, subject_id)["consents"]) == len(held["consents"])
+
+    lifted = call(
+        "AdminFunction",
+        "DELETE",
+        f"/v1/admin/subjects/{subject_id}/holds/{placed.body['hold_id']}",
+        route=holds_route + "/{hold_id}",
+        headers=dpo,
+    )
+    assert lifted.status == 200
+    env.drain()  # expiries come back from anchor + policy: long past now
+    env.reap()
+    env.drain()
+    gone = subject_items(env, subject_id)
+    assert gone == {"profiles": [], "identifiers": [], "consents": []}
+
+
+def _sweep(env) -> dict:
+    env.use_function("RetentionSweepFunction")
+    from habeas.retention import sweep
+
+    report = sweep.run()
+    assert report["status"] == "completed", report
+    return report
+
+
+def test_a_profile_policy_change_restamps_existing_profiles_through_the_sweep(
+    retention_env, call, outbox, tmp_path, monkeypatch
+):
+    env = retention_env
+    subject_id = verify(call, outbox, f"policy-{uuid.uuid4().hex[:10]}@example.com")["subject_id"]
+    _sweep(env)  # records the policies in force
+    original = "  profile:\n    description: The subject's profile record as a whole"
+    text = DATAMAP.read_text()
+    assert text.count(original) == 1
+    changed = text.replace(
+        "retention: {days: 1095, anchor: last_activity}", "retention: {days: 730, anchor: last_activity}", 1
+    )
+    assert changed.index("days: 730") > changed.index(original)  # the profile category's own line
+    path = tmp_path / "datamap.yaml"
+    path.write_text(changed)
+    monkeypatch.setenv("DATA_MAP_PATH", str(path))
+    try:
+        report = _sweep(env)
+        assert report["restamped"]["profile"] >= 1
+        [profile] = subject_items(env, subject_id)["profiles"]
+        assert int(profile["expires_at"]) == int(profile["retention_anchor"]) + 730 * DAY
+        assert profile["retention_policy"] == f"profile#{730 * DAY}"
+    finally:
+        monkeypatch.delenv("DATA_MAP_PATH")
+        _sweep(env)  # back to the deployment's policy for the tests after this one
+    [profile] = subject_items(env, subject_id)["profiles"]
+    assert int(profile["expires_at"]) == int(profile["retention_anchor"]) + PROFILE
+
+
+def test_the_sweep_deletes_an_expired_profile_and_old_audit_entries_before_ttl_does(
+    retention_env, call, outbox, use_function
+):
+    env = retention_env
+    subject_id = verify(call, outbox, f"swept-{uuid.uuid4().hex[:10]}@example.com")["subject_id"]
+    env.drain()
+    chain_subject = f"sub_{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    for day in range(2):
+        _record(chain_subject, f"old.{day}", now - timedelta(days=2195 - day))
+    _record(chain_subject, "new")
+    move_back(env, subject_id, 1095, seconds=120)
+
+    report = _sweep(env)
+    env.drain()
+
+    assert report["deleted"]["profile"] >= 1 and report["deleted"]["audit"] >= 2
+    left = subject_items(env, subject_id)
+    assert left["profiles"] == [] and left["identifiers"] == []  # the profile's identifiers retired with it
+    use_function("ApiFunction")
+    from habeas import audit
+
+    assert [e["action"] for e in audit.entries(chain_subject)] == ["new"]
+    report = audit.verify(chain_subject)
+    assert report.ok and report.events == 1
+    swept = [e for e in audit.entries(subject_id) if e["action"] == "retention.expired"]
+    assert any(e["detail"]["store"] == "profiles" and e["detail"]["cause"] == "sweep" for e in swept)

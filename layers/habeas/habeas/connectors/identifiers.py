@@ -57,7 +57,8 @@ def claim(subject_id: str, identifier: Identifier) -> bool:
                     "subject_id": subject_id,
                     "kind": identifier.kind,
                     "created_at": clock.rfc3339(clock.now()),
-                    **retention.store_stamp("identifiers"),
+                    # Kept as long as the profile it finds: from the profile's own last-activity anchor.
+                    **retention.store_stamp("identifiers", _profile_anchor(subject_id)),
                 }
             ),
             ConditionExpression="attribute_not_exists(blind_index) OR expires_at <= :now",
@@ -69,6 +70,19 @@ def claim(subject_id: str, identifier: Identifier) -> bool:
             raise
     ensure_available(subject_id, identifier)
     return False
+
+
+def _profile_anchor(subject_id: str) -> int | None:
+    """The subject's current last-activity anchor (None: no stamped profile, so today's)."""
+    response = aws.client("dynamodb").get_item(
+        TableName=get_settings().require("subjects_table"),
+        Key=to_item({"subject_id": subject_id}),
+        ProjectionExpression="#anchor",
+        ExpressionAttributeNames={"#anchor": retention.ANCHOR_ATTRIBUTE},
+        ConsistentRead=True,
+    )
+    anchor = from_item(response.get("Item", {})).get(retention.ANCHOR_ATTRIBUTE)
+    return int(anchor) if anchor is not None else None
 
 
 def release_others(subject_id: str, identifier: Identifier) -> int:

@@ -137,21 +137,39 @@ def reanchor(subject_id: str, day: int, *, now: datetime | None = None) -> int:
 
 
 def retire(subject_id: str) -> dict[str, int]:
-    """What an expired profile leaves behind, removed; returns the count per store.
+    """What an expired (and deleted) profile leaves behind, removed; returns the count per store.
 
     Stores kept from last activity whose erasure deletes (the identifiers that found the profile)
-    go with it, and the subject's data keys are shredded, so any ciphertext left anywhere (a backup)
-    is unreadable. Stores whose erasure retains (the consent ledger) keep their own policy.
+    lose the subject's rows, each deleted only if it still names this subject (an expired identifier
+    may have been taken over by a new subject meanwhile), and the subject's data keys are shredded,
+    so any ciphertext left anywhere (a backup) is unreadable. Stores whose erasure retains (the
+    consent ledger) keep their own policy. Nothing is removed while a legal hold stands.
     """
+    from habeas import holds
     from habeas.connectors import connector_for
 
-    targets = [store for store in activity_stores() if store.erasure.strategy == "delete"]
-    targets += [s for s in data_map().stores.values() if s.kind == "dynamodb" and s.erasure.strategy == "shred"]
+    if holds.is_held(subject_id):
+        return {}
     done: dict[str, int] = {}
-    for store in targets:
-        if table_of(store) is None:
+    for store in activity_stores():
+        table = table_of(store)
+        if store.erasure.strategy != "delete" or table is None or not store.partition_key:
             continue
-        connector = connector_for(store)
-        if connector.applicable():
-            done[store.name] = connector.erase(subject_id, request_id="retention").count
+        done[store.name] = 0
+        for raw in subject_items(store, subject_id):
+            try:
+                aws.client("dynamodb").delete_item(
+                    TableName=table,
+                    Key={name: raw[name] for name in store.primary_key},
+                    ConditionExpression="#owner = :subject",
+                    ExpressionAttributeNames={"#owner": store.partition_key},
+                    ExpressionAttributeValues=to_item({":subject": store.partition_for(subject_id)}),
+                )
+                done[store.name] += 1
+            except ClientError as error:
+                if not cancelled_by_condition(error):
+                    raise  # else: gone already, or another subject's now
+    for store in data_map().stores.values():
+        if store.kind == "dynamodb" and store.erasure.strategy == "shred" and table_of(store) is not None:
+            done[store.name] = connector_for(store).erase(subject_id, request_id="retention").count
     return done

@@ -25,7 +25,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from habeas import audit, aws, holds
+from habeas import audit, aws, clock, holds
 from habeas.config import get_settings
 from habeas.datamap import Store
 from habeas.dynamo import from_item
@@ -42,7 +42,7 @@ from habeas.retention import (
     restore_expiry,
     suspend_expiry,
 )
-from habeas.retention.stores import retained_stores, suspend_item
+from habeas.retention.stores import holds_personal_data, retained_stores, suspend_item
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 SYSTEM = audit.Actor(id="retention", role="system")
@@ -148,7 +148,6 @@ def expire(store: Store, item: dict[str, Any], *, cause: str) -> bool:
     category = category_of_marker(str(marker)) if marker else None
     item_hash = _key_hash(store.name, key)[:24]
     attachments = delete_attachments(subject_id, item) if subject_id and store.name == "conversations" else 0
-    retired = activity.retire(subject_id) if subject_id and store.name == activity.PROFILES else None
     # The audit log's own entries are counted, not audited: an entry per expired entry would keep every
     # chain alive for ever. Their removal stays provable in the chain itself (``prev_at``, chain.py).
     audited = store.name != audit.STORE
@@ -166,7 +165,6 @@ def expire(store: Store, item: dict[str, Any], *, cause: str) -> bool:
                     "cause": cause,
                     "item": item_hash,
                     "attachments_deleted": attachments,
-                    **({"retired": retired} if retired is not None else {}),
                 },
             ),
         )
@@ -218,6 +216,10 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
         # Deleted by the application (an erasure, the sweep): its files go with it; that delete is audited
         # by whoever made it.
         delete_attachments(subject_id, old)
+    if store.name == activity.PROFILES and subject_id and old is not None and raw.get("eventName") == "REMOVE":
+        expires_at = old.get(TTL_ATTRIBUTE)
+        if isinstance(expires_at, int) and expires_at <= _record_time(raw):
+            retire_profile(subject_id)  # deleted because it expired (by TTL or the sweep): not an erasure
     anchor = (new or {}).get(ANCHOR_ATTRIBUTE)
     if (
         store.name == activity.PROFILES
@@ -230,13 +232,27 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
     # A new expiry (a new item, a re-stamp) on a held subject's item must not stand; other changes
     # (e.g. a message's processing stage) keep the expiry the hold already dealt with.
     fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]
-    if fresh_expiry and subject_id and any(name in new for name in store.fields):
+    if fresh_expiry and subject_id and holds_personal_data(store, new):
         if subject_id not in held:
             held[subject_id] = holds.is_held(subject_id)
         if held[subject_id] and suspend_item(table, {k: images["NewImage"][k] for k in store.primary_key}):
             outcome = "suspended"  # its MODIFY record will move the counters
     keep_counters(old, new)
     return outcome
+
+
+def _record_time(raw: dict[str, Any]) -> int:
+    created = (raw.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    return int(float(created)) if created is not None else int(clock.now().timestamp())
+
+
+def retire_profile(subject_id: str) -> None:
+    """An expired profile's identifiers and keys go after it (``activity.retire``), audited once."""
+    retired = activity.retire(subject_id)
+    if any(retired.values()):
+        audit.record(
+            SYSTEM, audit.AuditEvent(action="retention.retired", subject_id=subject_id, detail={"removed": retired})
+        )
 
 
 def on_hold_change(raw: dict[str, Any]) -> str:

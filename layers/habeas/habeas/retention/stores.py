@@ -68,7 +68,8 @@ def subject_items(store: Store, subject_id: str) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _holds_personal_data(store: Store, item: dict[str, Any]) -> bool:
+def holds_personal_data(store: Store, item: dict[str, Any]) -> bool:
+    """True for an item under a retention policy (its marker) or holding one of the store's fields."""
     _, _, policy_attr, _ = _names()
     return policy_attr in item or any(name in item for name in store.fields)
 
@@ -105,7 +106,7 @@ def suspend_expiry(subject_id: str) -> int:
             logger.warning("hold: store not reachable from this function", extra={"store": store.name})
             continue
         for raw in subject_items(store, subject_id):
-            if ttl in raw and _holds_personal_data(store, raw):
+            if ttl in raw and holds_personal_data(store, raw):
                 changed += suspend_item(table, {name: raw[name] for name in store.primary_key})
     return changed
 
