@@ -47,6 +47,7 @@ OTHER_SAMPLES = {
     "key_rotation.json": ("KeyRotationFunction", "key_rotation"),
     "requests_worker_sqs.json": ("RequestsWorkerFunction", "requests_worker"),
     "retention_cascade_ttl.json": ("RetentionCascadeFunction", "retention_cascade"),
+    "retention_cascade_profile.json": ("RetentionCascadeFunction", "retention_cascade"),
     "retention_sweep.json": ("RetentionSweepFunction", "retention_sweep"),
     "audit_verify.json": ("AuditVerifyFunction", "audit_verify"),
     "incident_worker_sqs.json": ("IncidentWorkerFunction", "incident_worker"),
@@ -105,6 +106,21 @@ def test_retention_cascade_sample_batch_is_handled_record_by_record(use_function
     from habeas import audit
 
     assert any(e["action"] == "retention.expired" for e in audit.entries("sub_sample0001"))
+
+
+def test_retention_cascade_profile_sample_reanchors_and_retires(use_function, lambda_context, embedded_aws):
+    use_function("RetentionCascadeFunction")
+    event = load_event("retention_cascade_profile.json")
+    table = embedded_aws.function_env("RetentionCascadeFunction")["SUBJECTS_TABLE"]
+    for record in event["Records"]:
+        record["eventSourceARN"] = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/sample"
+    result = import_handler("retention_cascade").handler(event, lambda_context)
+    assert result == {"batchItemFailures": []}
+    from habeas import audit
+
+    [expired] = [e for e in audit.entries("sub_sample0003") if e["action"] == "retention.expired"]
+    assert expired["detail"]["store"] == "profiles" and expired["detail"]["category"] == "profile"
+    assert "ciphertext" not in str(expired)
 
 
 def test_retention_sweep_sample_event_runs_a_sweep(use_function, lambda_context, monkeypatch):
