@@ -297,6 +297,12 @@ class StreamPoller(Source):
         if not self.enabled:
             self.stopping.wait(1)
             return
+        self.poll()
+        self.stopping.wait(0.25)
+
+    def poll(self) -> int:
+        """Read each shard once and deliver what arrived; returns how many records were delivered."""
+        delivered = 0
         for shard_id, iterator in list(self.iterators.items()):
             if iterator is None or self.stopping.is_set():
                 continue
@@ -305,7 +311,8 @@ class StreamPoller(Source):
             records = [self.record(r) for r in page.get("Records", [])]
             if records:
                 self.deliver(records)
-        self.stopping.wait(0.25)
+                delivered += len(records)
+        return delivered
 
     def record(self, raw: dict[str, Any]) -> dict[str, Any]:
         """A stream record as Lambda delivers it: with eventSourceARN, TTL deletions tagged."""

@@ -31,11 +31,11 @@ class Retention:
     invocations: list[dict[str, Any]]
     use_function: Callable[[str], None]
 
-    def drain(self, rounds: int = 3) -> None:
-        """Deliver every stream record that arrived to the cascade (a few reads per shard)."""
+    def drain(self, rounds: int = 10) -> None:
+        """Deliver every stream record that arrived to the cascade, and those its own writes made."""
         for _ in range(rounds):
-            for poller in self.pollers:
-                poller.step()
+            if not sum(poller.poll() for poller in self.pollers):
+                return
 
     def reap(self) -> int:
         """DynamoDB's TTL process, now: deletes expired items; their REMOVE records carry its identity."""
