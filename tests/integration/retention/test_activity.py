@@ -46,6 +46,12 @@ def _table(env, name: str):
     )
 
 
+def _report(call, env) -> dict[str, int]:
+    answer = call("AdminFunction", "GET", "/v1/admin/retention", headers=bearer(env.aws.staff_token("dpo-3", ["dpo"])))
+    assert answer.status == 200, answer.body
+    return {c["category"]: c["items_kept"] for c in answer.body["categories"]}
+
+
 def subject_items(env, subject_id: str) -> dict[str, list[dict]]:
     """The subject's profile, identifier rows and consent ledger items, read by key (no scans)."""
     profile = _table(env, "SUBJECTS_TABLE").get_item(Key={"subject_id": subject_id}).get("Item")
@@ -82,10 +88,15 @@ def move_back(env, subject_id: str, days: int, *, seconds: int = 0) -> None:
 
 def test_a_subject_is_kept_from_its_last_activity_and_new_activity_moves_every_anchor(retention_env, call, outbox):
     env = retention_env
+    kept_before = _report(call, env)
     confirmed = verify(call, outbox, f"active-{uuid.uuid4().hex[:10]}@example.com")
     subject_id, token = confirmed["subject_id"], confirmed["access_token"]
     _consent(call, token, True)
     env.drain()
+    kept = _report(call, env)
+    assert kept["profile"] == kept_before["profile"] + 1  # the report counts them (stream-kept counters)
+    assert kept["identifiers"] == kept_before["identifiers"] + 1
+    assert kept["consent"] == kept_before["consent"] + 3  # the ledger head, the event, the current state
 
     stored = subject_items(env, subject_id)
     policies = {
