@@ -5,6 +5,11 @@ request path) and compares each with its checkpoint in AlertsTable (``AUDITVERIF
 A chain is verified in full when its head moved since the checkpoint, when its last full check is
 older than ``reverify_hours`` (so an edit to an old entry of a quiet chain is still caught within a
 day), or on ``full=True``. A broken chain raises a ``audit_chain_broken`` alert once per head state.
+
+A checkpoint whose chain has no head any more is verified too. The checkpoint remembers when the
+chain's newest entry was recorded (hashed in that entry), so a chain that vanished, head, entries and
+all, before that entry was past the retention period is a break; one that retention expired whole
+passes (``ChainedLog.verify`` demands hashed proof of whatever is left) and its checkpoint is dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from habeas import alerts, audit, aws, clock
+from habeas.chain import ChainReport
 from habeas.dynamo import from_item, to_item
 from habeas.observability import logger, metrics
 
@@ -56,13 +62,36 @@ def _checkpoints() -> dict[str, dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _save(chain: str, head_seq: int, head_hash: str, ok: bool, now: str) -> None:
-    aws.client("dynamodb").put_item(
-        TableName=alerts._table(),
-        Item=to_item(
-            {"pk": CHECKPOINTS, "sk": chain, "head_seq": head_seq, "head_hash": head_hash, "ok": ok, "verified_at": now}
-        ),
-    )
+def _save(chain: str, head_seq: int, head_hash: str, ok: bool, now: str, newest_at: str | None) -> None:
+    item = {"pk": CHECKPOINTS, "sk": chain, "head_seq": head_seq, "head_hash": head_hash, "ok": ok, "verified_at": now}
+    if newest_at:
+        item["newest_at"] = newest_at
+    aws.client("dynamodb").put_item(TableName=alerts._table(), Item=to_item(item))
+
+
+def _check(
+    chain: str, head_seq: int, head_hash: str, seen: dict[str, Any] | None, *, untouched: bool, report: VerifyReport
+) -> bool:
+    """Verify one chain, alert once per head state if it is broken, move its checkpoint; True if intact."""
+    result = audit.verify_chain(chain)
+    newest_at = audit.newest_at(chain) if head_seq else (seen or {}).get("newest_at")
+    if result.ok and not head_seq and newest_at and not audit.past_retention(str(newest_at)):
+        result = ChainReport(False, 0, 1, "chain deleted before its retention period")
+    report.verified += 1
+    if not result.ok:
+        report.broken.append(chain)
+        already_reported = untouched and seen is not None and seen.get("ok") is False
+        if not already_reported:
+            alerts.raise_alert(
+                "audit_chain_broken",
+                "system",
+                "system",
+                subject_id=chain.removeprefix("subject#") if chain.startswith("subject#") else None,
+                detail={"chain": chain, "broken_at": result.broken_at, "reason": result.reason},
+            )
+        logger.error("audit chain broken", extra={"chain": chain, "broken_at": result.broken_at})
+    _save(chain, head_seq, head_hash, result.ok, clock.rfc3339(clock.now()), newest_at)
+    return result.ok
 
 
 def verify_touched(
@@ -76,9 +105,11 @@ def verify_touched(
     report = VerifyReport()
     checkpoints = _checkpoints()
     stale_before = clock.rfc3339(clock.now() - timedelta(hours=reverify_hours))
+    with_heads: set[str] = set()
     for head in audit.chain_heads():
         report.chains += 1
         chain, head_seq, head_hash = str(head["chain"]), int(head.get("head_seq", 0)), str(head.get("head_hash", ""))
+        with_heads.add(chain)
         seen = checkpoints.get(chain)
         untouched = seen is not None and seen.get("head_seq") == head_seq and seen.get("head_hash") == head_hash
         if untouched and not full and str(seen.get("verified_at", "")) >= stale_before:
@@ -86,22 +117,15 @@ def verify_touched(
         if remaining_ms is not None and remaining_ms() < stop_margin_ms:
             report.stopped_early = True  # the next run picks up the rest: their checkpoints did not move
             break
-        result = audit.verify_chain(chain)
-        report.verified += 1
-        now = clock.rfc3339(clock.now())
-        if not result.ok:
-            report.broken.append(chain)
-            already_reported = untouched and seen is not None and seen.get("ok") is False
-            if not already_reported:
-                alerts.raise_alert(
-                    "audit_chain_broken",
-                    "system",
-                    "system",
-                    subject_id=chain.removeprefix("subject#") if chain.startswith("subject#") else None,
-                    detail={"chain": chain, "broken_at": result.broken_at, "reason": result.reason},
-                )
-            logger.error("audit chain broken", extra={"chain": chain, "broken_at": result.broken_at})
-        _save(chain, head_seq, head_hash, result.ok, now)
+        _check(chain, head_seq, head_hash, seen, untouched=untouched, report=report)
+    for chain, seen in checkpoints.items():
+        if chain in with_heads or report.stopped_early:
+            continue
+        if remaining_ms is not None and remaining_ms() < stop_margin_ms:
+            report.stopped_early = True
+            break
+        if _check(chain, 0, "", seen, untouched=seen.get("head_seq") == 0, report=report):
+            aws.client("dynamodb").delete_item(TableName=alerts._table(), Key=to_item({"pk": CHECKPOINTS, "sk": chain}))
     metrics.add_metric(name="AuditChainsVerified", unit="Count", value=report.verified)
     metrics.add_metric(name="AuditChainsBroken", unit="Count", value=len(report.broken))
     return report

@@ -78,6 +78,46 @@ def test_an_edit_to_a_quiet_chain_is_caught_by_the_periodic_full_check(
     assert len(_broken_alerts(admin, staff, subject_id)) == 1
 
 
+def test_a_deleted_chain_head_is_caught_and_a_chain_past_retention_is_let_go(
+    admin, staff, call, outbox, unique, embedded_aws, use_function, lambda_context
+):
+    from habeas.audit_watch import verify_touched
+
+    subject_id = _audited_subject(call, outbox, unique, admin, staff)
+    _run_scheduled(use_function, lambda_context)  # checkpoint: the chain verified
+    audit_table = boto3.resource("dynamodb", endpoint_url=embedded_aws.moto_url).Table(
+        embedded_aws.function_env("AdminFunction")["AUDIT_TABLE"]
+    )
+    audit_table.delete_item(Key={"chain": f"subject#{subject_id}", "seq": 0})  # the head, gone
+    use_function("AuditVerifyFunction")
+    report = verify_touched()
+    assert f"subject#{subject_id}" in report.broken  # young events, no head: not retention's doing
+    assert len(_broken_alerts(admin, staff, subject_id)) == 1
+
+    entries = audit_table.query(
+        KeyConditionExpression="chain = :c", ExpressionAttributeValues={":c": f"subject#{subject_id}"}
+    )["Items"]
+    for entry in entries:  # the whole chain, gone
+        audit_table.delete_item(Key={"chain": entry["chain"], "seq": entry["seq"]})
+    use_function("AuditVerifyFunction")
+    report = verify_touched(reverify_hours=0)
+    assert f"subject#{subject_id}" in report.broken  # its newest entry was young: not retention's doing
+
+    from habeas import alerts as alerts_module
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=embedded_aws.moto_url)
+    checkpoint_key = {"pk": {"S": "AUDITVERIFY"}, "sk": {"S": f"subject#{subject_id}"}}
+    dynamodb.update_item(  # years later: the newest entry is past the 6-year policy, the chain expired whole
+        TableName=alerts_module._table(),
+        Key=checkpoint_key,
+        UpdateExpression="SET newest_at = :old",
+        ExpressionAttributeValues={":old": {"S": "2019-01-01T00:00:00.000Z"}},
+    )
+    report = verify_touched(reverify_hours=0)
+    assert f"subject#{subject_id}" not in report.broken
+    assert "Item" not in dynamodb.get_item(TableName=alerts_module._table(), Key=checkpoint_key)  # let go
+
+
 def test_the_command_line_check_names_the_broken_chain_and_exits_1(
     admin, staff, call, outbox, unique, embedded_aws, use_function, capsys
 ):
