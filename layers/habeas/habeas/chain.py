@@ -110,19 +110,24 @@ class ChainedLog:
         table = self._table_name()
         for attempt in range(attempts):
             head = self.head_item(partition)
-            seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
-            appended_at = int(clock.now().timestamp())
-            stamp = self._stamp(appended_at)
+            if head:
+                seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
+                previous = self._event(partition, seq) if seq else None
+            else:  # a new chain, or one whose head expired before its last events: go on after them
+                previous = next(self.events(partition, newest_first=True, limit=1), None)
+                seq, prev_hash = (int(previous["seq"]), str(previous["hash"])) if previous else (0, GENESIS)
+            stamp = self._stamp(int(clock.now().timestamp()))
             event = {**record, "seq": seq + 1, "prev_hash": prev_hash}
-            if seq and head.get("head_at") is not None:
-                event["prev_at"] = int(head["head_at"])
+            previous_at = self._time_of(previous) if previous and previous.get("hash") == prev_hash else None
+            if previous_at is not None:
+                event["prev_at"] = previous_at  # from the predecessor's own hashed time, never the head's
             event["hash"] = link_hash(prev_hash, _hashed_part(event))
-            head_condition = "attribute_not_exists(#seq)" if seq == 0 else "#seq = :expected"
-            head_values = {":next": seq + 1, ":hash": event["hash"], ":at": appended_at}
-            if seq:
+            head_condition = "#seq = :expected" if head else "attribute_not_exists(#seq)"
+            head_values = {":next": seq + 1, ":hash": event["hash"]}
+            if head:
                 head_values[":expected"] = seq
-            head_names = {"#seq": "head_seq", "#hash": "head_hash", "#at": "head_at"}
-            head_sets = ["#seq = :next", "#hash = :hash", "#at = :at"]
+            head_names = {"#seq": "head_seq", "#hash": "head_hash"}
+            head_sets = ["#seq = :next", "#hash = :hash"]
             for position, (name, value) in enumerate(sorted(stamp.items())):
                 head_names[f"#r{position}"] = name
                 head_values[f":r{position}"] = value
@@ -156,6 +161,22 @@ class ChainedLog:
                     raise
                 time.sleep(random.uniform(0, 0.02 * (2**attempt)))  # noqa: S311 - jitter, not crypto
         raise Conflict("too many concurrent writes to the same log; retry")
+
+    def _event(self, partition: str, seq: int) -> dict[str, Any] | None:
+        response = aws.client("dynamodb").get_item(
+            TableName=self._table_name(),
+            Key=to_item({self.pk: partition, self.sk: self.event_sk(seq)}),
+            ConsistentRead=True,
+        )
+        return from_item(response["Item"]) if response.get("Item") else None
+
+    def _time_of(self, event: dict[str, Any]) -> int | None:
+        """When an event happened, from its hashed time field (epoch seconds), if it says."""
+        moment = event.get(self.time_field)
+        try:
+            return _epoch_of(str(moment)) if moment else None
+        except ValueError:
+            return None
 
     def _category(self) -> str | None:
         from habeas.datamap import data_map
@@ -209,10 +230,11 @@ class ChainedLog:
             return self._verify_retired(partition, now)
         head_seq, head_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
         expected_prev, expected_seq, count = GENESIS, 1, 0
+        previous_at: int | None = None
         for event in self.events(partition):
             seq = int(event.get("seq", -1))
             if seq > expected_seq and self._predecessors_past_retention(event, now):
-                expected_prev, expected_seq = str(event.get("prev_hash")), seq
+                expected_prev, expected_seq, previous_at = str(event.get("prev_hash")), seq, None
             if seq > head_seq and seq == expected_seq:
                 # Appended since the head was read (event and head move in one transaction), or an
                 # event that no head covers: only the former moves the head past it.
@@ -225,7 +247,10 @@ class ChainedLog:
                 return ChainReport(False, count, seq, "link to previous event broken")
             if link_hash(expected_prev, _hashed_part(event)) != event.get("hash"):
                 return ChainReport(False, count, seq, "event content altered")
+            if previous_at is not None and event.get("prev_at") not in (None, previous_at):
+                return ChainReport(False, count, seq, "link to previous event broken")
             expected_prev, expected_seq, count = event["hash"], seq + 1, count + 1
+            previous_at = self._time_of(event)
         if head_seq != expected_seq - 1 or head_hash != expected_prev:
             return ChainReport(False, count, expected_seq, "events after the last one were removed or head altered")
         return ChainReport(True, count)
@@ -243,6 +268,9 @@ class ChainedLog:
             if link_hash(str(event.get("prev_hash")), _hashed_part(event)) != event.get("hash"):
                 return ChainReport(False, count, seq, "event content altered")
             if not self._past_retention(event.get(self.time_field), now):
+                head = self.head_item(partition)
+                if head and not _expired(head, now):  # an append started a new head meanwhile
+                    return self.verify(partition)
                 return ChainReport(False, count, seq, "chain head missing or expired before its events")
             count += 1
         return ChainReport(True, 0, reason="expired" if count else None)
@@ -265,6 +293,8 @@ class ChainedLog:
             epoch = int(moment) if isinstance(moment, int | float) else _epoch_of(str(moment))
         except ValueError:
             return False
+        if found[1] == "last_activity":
+            epoch -= epoch % 86_400  # that activity's anchor is the start of its day
         return epoch + found[0] <= now
 
     def _predecessors_past_retention(self, event: dict[str, Any], now: int) -> bool:

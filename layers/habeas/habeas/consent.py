@@ -110,5 +110,15 @@ def ledger_events(subject_id: str) -> list[dict[str, Any]]:
 
 
 def verify_ledger(subject_id: str) -> ChainReport:
-    """Check that nobody edited, removed or reordered any of the subject's consent events."""
-    return _LEDGER.verify(subject_id)
+    """Check that nobody edited, removed or reordered any of the subject's consent events.
+
+    A ledger is kept from the subject's last activity and outlives the profile (5 years against 3), so
+    a ledger that reads as expired while its subject's profile is still live was cut short: a break.
+    """
+    report = _LEDGER.verify(subject_id)
+    if report.ok and report.reason == "expired":
+        from habeas import profiles
+
+        if profiles.subject_item(subject_id) is not None:
+            return ChainReport(False, 0, 1, "ledger expired while its subject is active")
+    return report

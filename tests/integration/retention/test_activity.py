@@ -456,3 +456,38 @@ def test_the_sweep_deletes_an_expired_profile_and_old_audit_entries_before_ttl_d
     assert report.ok and report.events == 1
     swept = [e for e in audit.entries(subject_id) if e["action"] == "retention.expired"]
     assert any(e["detail"]["store"] == "profiles" and e["detail"]["cause"] == "sweep" for e in swept)
+
+
+def test_a_ledger_cut_short_while_its_subject_is_active_is_a_break(retention_env, call, outbox, use_function):
+    subject_id = verify(call, outbox, f"cut-{uuid.uuid4().hex[:10]}@example.com")["subject_id"]  # a live profile
+    use_function("ApiFunction")
+    from habeas import audit, clock, consent
+
+    then = datetime.now(UTC) - timedelta(days=1826)
+    with mock.patch.object(clock, "now", return_value=then):  # events old enough to pass as expired...
+        consent.record_consent(
+            subject_id,
+            "marketing",
+            granted=True,
+            policy_version="2026-01",
+            channel="portal",
+            locale=None,
+            actor=audit.Actor(id=subject_id, role="subject"),
+        )
+    report = consent.verify_ledger(subject_id)  # ...but the subject is active: the ledger was cut short
+    assert not report.ok and report.reason == "ledger expired while its subject is active"
+
+
+def test_an_append_after_the_head_expired_first_goes_on_after_the_events_left(retention_env, use_function):
+    env = retention_env
+    use_function("ApiFunction")
+    from habeas import audit
+
+    subject_id = f"sub_{uuid.uuid4().hex}"
+    first = [_record(subject_id, f"a.{n}") for n in range(2)]
+    _table(env, "AUDIT_TABLE").delete_item(Key={"chain": f"subject#{subject_id}", "seq": 0})  # e.g. TTL, head first
+
+    later = _record(subject_id, "b")  # no Conflict: it links to the newest event still there
+
+    assert later["seq"] == first[-1]["seq"] + 1 and later["prev_hash"] == first[-1]["hash"]
+    assert audit.verify(subject_id).ok

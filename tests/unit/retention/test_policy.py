@@ -121,3 +121,15 @@ def test_s3_markers_are_date_partitioned_and_never_due_before_the_expiry(monkeyp
 def test_attachment_prefixes_are_per_subject_and_per_message():
     prefix = retention.attachment_prefix("sub_1", "MSG#2026-01-01T00:00:00.000Z#whatsapp#wamid.A/B")
     assert prefix.startswith("attachments/sub_1/") and prefix.endswith("/") and prefix.count("/") == 3
+
+
+def test_a_last_activity_chain_is_past_retention_from_the_start_of_its_activity_day():
+    from datetime import UTC, datetime, timedelta
+
+    from habeas.consent import _LEDGER
+
+    day = datetime(2026, 11, 29, tzinfo=UTC)
+    recorded = (day - timedelta(days=1825) + timedelta(hours=23)).isoformat().replace("+00:00", "Z")
+    # Its items expired at the start of that day + 1825 days, before 23:00 of it comes round again.
+    assert _LEDGER._past_retention(recorded, int(day.timestamp()) + 1)
+    assert not _LEDGER._past_retention(recorded, int(day.timestamp()) - 1)

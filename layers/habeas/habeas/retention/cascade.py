@@ -246,6 +246,12 @@ def _record_time(raw: dict[str, Any]) -> int:
     return int(float(created)) if created is not None else int(clock.now().timestamp())
 
 
+def _profile_gone(subject_id: str) -> bool:
+    from habeas import profiles
+
+    return not get_settings().subjects_table or profiles.subject_item(subject_id) is None
+
+
 def retire_profile(subject_id: str) -> None:
     """An expired profile's identifiers and keys go after it (``activity.retire``), audited once."""
     retired = activity.retire(subject_id)
@@ -276,6 +282,8 @@ def on_hold_change(raw: dict[str, Any]) -> str:
         return "suspended"
     if old.get("status") == holds.ACTIVE and new.get("status") != holds.ACTIVE and not holds.is_held(subject_id):
         changed = restore_expiry(subject_id) + objects.unpark(subject_id)
+        if _profile_gone(subject_id):  # it expired while held: what only served it goes now
+            retire_profile(subject_id)
         audit.record(
             SYSTEM,
             audit.AuditEvent(

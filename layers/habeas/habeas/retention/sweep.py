@@ -161,10 +161,16 @@ class Sweep:
                             TableName=table,
                             Key=key,
                             UpdateExpression="SET #ttl = :exp, #pol = :new",
-                            ConditionExpression="#pol = :old AND attribute_exists(#ttl)",
+                            # Not an item already past its old expiry: expired data stays expired.
+                            ConditionExpression="#pol = :old AND #ttl > :now",
                             ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#pol": POLICY_ATTRIBUTE},
                             ExpressionAttributeValues=to_item(
-                                {":exp": int(anchor) + current, ":new": new_marker, ":old": old_marker}
+                                {
+                                    ":exp": int(anchor) + current,
+                                    ":new": new_marker,
+                                    ":old": old_marker,
+                                    ":now": self.epoch,
+                                }
                             ),
                         )
                     except ClientError as error:
