@@ -113,7 +113,9 @@ class ChainedLog:
             if head:
                 seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
                 previous = self._event(partition, seq) if seq else None
-            else:  # a new chain, or one whose head expired before its last events: go on after them
+            elif attempt == 0:  # a new chain (most likely): its first event
+                previous, seq, prev_hash = None, 0, GENESIS
+            else:  # its first event's slot was taken: a head that expired before its last events; go on after them
                 previous = next(self.events(partition, newest_first=True, limit=1), None)
                 seq, prev_hash = (int(previous["seq"]), str(previous["hash"])) if previous else (0, GENESIS)
             stamp = self._stamp(int(clock.now().timestamp()))
