@@ -193,16 +193,9 @@ def verify_chain(chain: str) -> ChainReport:
     return _LOG.verify(chain)
 
 
-def newest_at(chain: str) -> str | None:
-    """When the newest entry of a chain was recorded (its hashed ``at``), if it has any."""
-    for entry in _LOG.events(chain, newest_first=True, limit=1):
-        return str(entry.get("at")) if entry.get("at") else None
-    return None
-
-
-def past_retention(moment: str) -> bool:
-    """True if an entry recorded at ``moment`` (RFC 3339) is past the audit log's retention period."""
-    return _LOG._past_retention(moment, int(clock.now().timestamp()))
+def past_retention(moment: int) -> bool:
+    """True if an entry recorded at ``moment`` (epoch seconds) is past the audit log's retention period."""
+    return _LOG.past_retention(moment, int(clock.now().timestamp()))
 
 
 def head(chain: str) -> tuple[int, str]:

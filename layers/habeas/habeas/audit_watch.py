@@ -7,7 +7,7 @@ older than ``reverify_hours`` (so an edit to an old entry of a quiet chain is st
 day), or on ``full=True``. A broken chain raises a ``audit_chain_broken`` alert once per head state.
 
 A checkpoint whose chain has no head any more is verified too. The checkpoint remembers when the
-chain's newest entry was recorded (hashed in that entry), so a chain that vanished, head, entries and
+chain's newest entry was recorded (hashed in that entry; epoch seconds), so a chain that vanished, head, entries and
 all, before that entry was past the retention period is a break; one that retention expired whole
 passes (``ChainedLog.verify`` demands hashed proof of whatever is left) and its checkpoint is dropped.
 """
@@ -62,7 +62,7 @@ def _checkpoints() -> dict[str, dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _save(chain: str, head_seq: int, head_hash: str, ok: bool, now: str, newest_at: str | None) -> None:
+def _save(chain: str, head_seq: int, head_hash: str, ok: bool, now: str, newest_at: int | None) -> None:
     item = {"pk": CHECKPOINTS, "sk": chain, "head_seq": head_seq, "head_hash": head_hash, "ok": ok, "verified_at": now}
     if newest_at:
         item["newest_at"] = newest_at
@@ -74,8 +74,8 @@ def _check(
 ) -> bool:
     """Verify one chain, alert once per head state if it is broken, move its checkpoint; True if intact."""
     result = audit.verify_chain(chain)
-    newest_at = audit.newest_at(chain) if head_seq else (seen or {}).get("newest_at")
-    if result.ok and not head_seq and newest_at and not audit.past_retention(str(newest_at)):
+    newest_at = result.newest_at if head_seq else (seen or {}).get("newest_at")
+    if result.ok and not head_seq and newest_at is not None and not audit.past_retention(int(newest_at)):
         result = ChainReport(False, 0, 1, "chain deleted before its retention period")
     report.verified += 1
     if not result.ok:

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from habeas import aws, clock
+from habeas import aws, clock, retention
 from habeas.dynamo import cancelled_by_condition, from_item, to_item
 from habeas.errors import Conflict
 
@@ -53,6 +53,8 @@ class ChainReport:
     events: int
     broken_at: int | None = None
     reason: str | None = None
+    # When the newest event checked happened (epoch seconds, from its hashed time), if it says.
+    newest_at: int | None = None
 
 
 @dataclass
@@ -176,7 +178,7 @@ class ChainedLog:
         """When an event happened, from its hashed time field (epoch seconds), if it says."""
         moment = event.get(self.time_field)
         try:
-            return _epoch_of(str(moment)) if moment else None
+            return retention.epoch(str(moment)) if moment else None
         except ValueError:
             return None
 
@@ -186,14 +188,7 @@ class ChainedLog:
         return data_map().store(self.store).retention_category if self.store else None
 
     def _stamp(self, appended_at: int) -> dict[str, Any]:
-        from habeas import retention
-
-        category = self._category()
-        retention_policy = retention.policy(category) if category else None
-        if category is None or retention_policy is None:
-            return {}
-        anchor = retention.activity_day(appended_at) if retention_policy.anchor == "last_activity" else appended_at
-        return retention.stamp(category, anchor)
+        return retention.store_stamp(self.store, appended_at) if self.store else {}
 
     def events(self, partition: str, *, newest_first: bool = False, limit: int | None = None) -> Iterator[dict]:
         """The events of a chain in sequence order (head item excluded), paginated."""
@@ -228,7 +223,7 @@ class ChainedLog:
         """
         now = int(clock.now().timestamp())
         head = self.head_item(partition)
-        if not head or _expired(head, now):
+        if not head or retention.is_expired(head, now):
             return self._verify_retired(partition, now)
         head_seq, head_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
         expected_prev, expected_seq, count = GENESIS, 1, 0
@@ -255,7 +250,7 @@ class ChainedLog:
             previous_at = self._time_of(event)
         if head_seq != expected_seq - 1 or head_hash != expected_prev:
             return ChainReport(False, count, expected_seq, "events after the last one were removed or head altered")
-        return ChainReport(True, count)
+        return ChainReport(True, count, newest_at=previous_at)
 
     def _verify_retired(self, partition: str, now: int) -> ChainReport:
         """A chain without a live head: empty, or past retention as a whole (TTL deletes lazily).
@@ -269,9 +264,9 @@ class ChainedLog:
             seq = int(event.get("seq", -1))
             if link_hash(str(event.get("prev_hash")), _hashed_part(event)) != event.get("hash"):
                 return ChainReport(False, count, seq, "event content altered")
-            if not self._past_retention(event.get(self.time_field), now):
+            if not self.past_retention(self._time_of(event), now):
                 head = self.head_item(partition)
-                if head and not _expired(head, now):  # an append started a new head meanwhile
+                if head and not retention.is_expired(head, now):  # an append started a new head meanwhile
                     return self.verify(partition)
                 return ChainReport(False, count, seq, "chain head missing or expired before its events")
             count += 1
@@ -279,25 +274,17 @@ class ChainedLog:
 
     def _retention_seconds(self) -> tuple[int, str] | None:
         category = self._category()
-        if category is None:
-            return None
-        from habeas.retention import policy, seconds_of
+        policy = retention.policy(category) if category else None
+        return (retention.seconds_of(policy), policy.anchor) if policy is not None else None
 
-        retention = policy(category)
-        return (seconds_of(retention), retention.anchor) if retention is not None else None
-
-    def _past_retention(self, moment: Any, now: int) -> bool:
-        """True if something that happened at ``moment`` (epoch or RFC 3339) is past the retention period."""
+    def past_retention(self, moment: int | None, now: int) -> bool:
+        """True if something that happened at ``moment`` (epoch seconds) is past the retention period."""
         found = self._retention_seconds()
         if found is None or moment is None:
             return False
-        try:
-            epoch = int(moment) if isinstance(moment, int | float) else _epoch_of(str(moment))
-        except ValueError:
-            return False
         if found[1] == "last_activity":
-            epoch -= epoch % 86_400  # that activity's anchor is the start of its day
-        return epoch + found[0] <= now
+            moment = retention.activity_day(moment)  # that activity's anchor is the start of its day
+        return moment + found[0] <= now
 
     def _predecessors_past_retention(self, event: dict[str, Any], now: int) -> bool:
         """True if the events before ``event`` are provably past the chain's retention period.
@@ -307,18 +294,10 @@ class ChainedLog:
         expire a chain's oldest events while it goes on.
         """
         found = self._retention_seconds()
-        return found is not None and found[1] == "created" and self._past_retention(event.get("prev_at"), now)
-
-
-def _epoch_of(text: str) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
-def _expired(item: dict[str, Any], now: int) -> bool:
-    expires_at = item.get("expires_at")
-    return isinstance(expires_at, int | float) and not isinstance(expires_at, bool) and int(expires_at) <= now
+        prev_at = event.get("prev_at")
+        if not isinstance(prev_at, int) or isinstance(prev_at, bool):
+            return False  # absent (an older event) or not what an append writes
+        return found is not None and found[1] == "created" and self.past_retention(prev_at, now)
 
 
 def _hashed_part(event: dict[str, Any]) -> dict[str, Any]:

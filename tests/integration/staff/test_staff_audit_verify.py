@@ -111,7 +111,7 @@ def test_a_deleted_chain_head_is_caught_and_a_chain_past_retention_is_let_go(
         TableName=alerts_module._table(),
         Key=checkpoint_key,
         UpdateExpression="SET newest_at = :old",
-        ExpressionAttributeValues={":old": {"S": "2019-01-01T00:00:00.000Z"}},
+        ExpressionAttributeValues={":old": {"N": "1546300800"}},  # 2019-01-01T00:00:00Z
     )
     report = verify_touched(reverify_hours=0)
     assert f"subject#{subject_id}" not in report.broken

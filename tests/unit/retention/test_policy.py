@@ -129,7 +129,7 @@ def test_a_last_activity_chain_is_past_retention_from_the_start_of_its_activity_
     from habeas.consent import _LEDGER
 
     day = datetime(2026, 11, 29, tzinfo=UTC)
-    recorded = (day - timedelta(days=1825) + timedelta(hours=23)).isoformat().replace("+00:00", "Z")
+    recorded = int((day - timedelta(days=1825) + timedelta(hours=23)).timestamp())
     # Its items expired at the start of that day + 1825 days, before 23:00 of it comes round again.
-    assert _LEDGER._past_retention(recorded, int(day.timestamp()) + 1)
-    assert not _LEDGER._past_retention(recorded, int(day.timestamp()) - 1)
+    assert _LEDGER.past_retention(recorded, int(day.timestamp()) + 1)
+    assert not _LEDGER.past_retention(recorded, int(day.timestamp()) - 1)

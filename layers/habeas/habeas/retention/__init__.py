@@ -30,6 +30,7 @@ __all__ = [
     "attachment_prefix",
     "activity_day",
     "category_of_marker",
+    "epoch",
     "expires_at_for",
     "is_expired",
     "policy",
@@ -70,7 +71,7 @@ def category_of_marker(marker: str) -> str:
     return marker.rsplit("#", 1)[0]
 
 
-def _epoch(moment: datetime | int | float | str) -> int:
+def epoch(moment: datetime | int | float | str) -> int:
     if isinstance(moment, datetime):
         return int(moment.timestamp())
     if isinstance(moment, str):
@@ -85,7 +86,7 @@ def expires_at_for(category: str, anchor: datetime | int | float | str) -> int |
     policy names (``policy(category).anchor``); None if the category has no retention policy.
     """
     retention = policy(category)
-    return _epoch(anchor) + seconds_of(retention) if retention else None
+    return epoch(anchor) + seconds_of(retention) if retention else None
 
 
 def stamp(category: str, anchor: datetime | int | float | str) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def stamp(category: str, anchor: datetime | int | float | str) -> dict[str, Any]
     retention = policy(category)
     if retention is None:
         return {}
-    start = _epoch(anchor)
+    start = epoch(anchor)
     return {
         TTL_ATTRIBUTE: start + seconds_of(retention),
         POLICY_ATTRIBUTE: f"{category}#{seconds_of(retention)}",
@@ -107,23 +108,22 @@ def activity_day(moment: datetime | int | float | str | None = None) -> int:
     Day granularity keeps the anchor (and every item stamped from it) unchanged by a subject's further
     activity the same day, so recording activity writes at most once a day per subject.
     """
-    epoch = _epoch(moment) if moment is not None else int(clock.now().timestamp())
-    return epoch - epoch % 86_400
+    seconds = epoch(moment) if moment is not None else int(clock.now().timestamp())
+    return seconds - seconds % 86_400
 
 
-def store_stamp(store_name: str, anchor: datetime | int | float | str | None = None) -> dict[str, Any]:
-    """The retention attributes of a new item of a store that declares ``retention_category``.
+def store_stamp(store_name: str, at: datetime | int | float | str | None = None) -> dict[str, Any]:
+    """The retention attributes of an item of a store that declares ``retention_category``, written ``at``.
 
-    ``anchor`` defaults to today's activity day for categories anchored on last activity (a write of
-    the subject's data is their activity) and to now for those anchored on creation.
+    The anchor is the moment ``at`` (default now) for categories counted from creation, and the start
+    of its day for those counted from last activity (a write of the subject's data is their activity).
     """
     category = data_map().store(store_name).retention_category
     retention = policy(category) if category else None
     if category is None or retention is None:
         return {}
-    if anchor is None:
-        anchor = activity_day() if retention.anchor == "last_activity" else clock.now()
-    return stamp(category, anchor)
+    moment = epoch(at) if at is not None else int(clock.now().timestamp())
+    return stamp(category, activity_day(moment) if retention.anchor == "last_activity" else moment)
 
 
 def is_expired(item: dict[str, Any], now: datetime | int | None = None) -> bool:
@@ -135,13 +135,13 @@ def is_expired(item: dict[str, Any], now: datetime | int | None = None) -> bool:
         deadline = int(expires_at)
     except (TypeError, ValueError):
         return False  # DynamoDB ignores a TTL attribute that is not a number; so do we
-    current = _epoch(now) if now is not None else int(clock.now().timestamp())
+    current = epoch(now) if now is not None else int(clock.now().timestamp())
     return deadline <= current
 
 
 def unexpired(items: Iterable[dict[str, Any]], now: datetime | int | None = None) -> list[dict[str, Any]]:
     """The items that have not expired (for every read path that serves or exports data)."""
-    current = _epoch(now) if now is not None else int(clock.now().timestamp())
+    current = epoch(now) if now is not None else int(clock.now().timestamp())
     return [item for item in items if not is_expired(item, current)]
 
 
