@@ -7,6 +7,7 @@ expired entry (awaiting DynamoDB's TTL) finds nobody, and a new subject may take
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -16,15 +17,21 @@ from habeas.dynamo import cancelled_by_condition, from_item, to_item
 from habeas.retention import activity
 
 
-def find(blind_index: str) -> str | None:
-    """The subject id behind a blind index, if any."""
+def _entry(blind_index: str) -> dict[str, Any] | None:
+    """The unexpired identifier row of a blind index, if any."""
     response = aws.client("dynamodb").get_item(
         TableName=get_settings().require("identifiers_table"),
         Key=to_item({"blind_index": blind_index}),
         ConsistentRead=True,
     )
     item = from_item(response["Item"]) if response.get("Item") else None
-    return str(item["subject_id"]) if item and not retention.is_expired(item) else None
+    return item if item and not retention.is_expired(item) else None
+
+
+def find(blind_index: str) -> str | None:
+    """The subject id behind a blind index, if any."""
+    entry = _entry(blind_index)
+    return str(entry["subject_id"]) if entry else None
 
 
 def find_or_create(blind_index: str, kind: str) -> tuple[str, bool]:
@@ -34,10 +41,13 @@ def find_or_create(blind_index: str, kind: str) -> tuple[str, bool]:
     create one subject: the loser's transaction fails its condition and it reads the winner's. Finding
     the subject is their activity (``retention.activity.touch``).
     """
-    existing = find(blind_index)
-    if existing:
-        activity.touch(existing)
-        return existing, False
+    entry = _entry(blind_index)
+    if entry:
+        subject_id = str(entry["subject_id"])
+        # The row carries the profile's anchor (re-anchored with it): today's means nothing to record.
+        if int(entry.get(retention.ANCHOR_ATTRIBUTE, 0)) < retention.activity_day():
+            activity.touch(subject_id)
+        return subject_id, False
     settings = get_settings()
     subject_id = f"sub_{uuid.uuid4().hex}"
     moment = clock.now()

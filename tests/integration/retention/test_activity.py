@@ -129,6 +129,21 @@ def test_a_subject_is_kept_from_its_last_activity_and_new_activity_moves_every_a
     assert consent.verify_ledger(subject_id).ok  # re-stamping never touches what the chain hashes
 
 
+def test_verifying_again_after_a_quiet_year_is_activity(retention_env, call, outbox):
+    env = retention_env
+    email = f"quiet-{uuid.uuid4().hex[:10]}@example.com"
+    subject_id = verify(call, outbox, email)["subject_id"]
+    env.drain()
+    move_back(env, subject_id, 365)
+
+    assert verify(call, outbox, email)["subject_id"] == subject_id
+    env.drain()
+
+    stored = subject_items(env, subject_id)
+    assert int(stored["profiles"][0]["last_activity"]) == today()
+    assert [int(i["retention_anchor"]) for i in stored["identifiers"]] == [today()]
+
+
 def test_an_expired_profile_finds_nobody_and_its_ttl_deletion_retires_identifiers_and_keys(
     retention_env, call, outbox, use_function
 ):
