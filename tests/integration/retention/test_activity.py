@@ -67,15 +67,19 @@ def subject_items(env, subject_id: str) -> dict[str, list[dict]]:
 
 
 def move_back(env, subject_id: str, days: int, *, seconds: int = 0) -> None:
-    """Make the subject's last activity ``days`` (+ ``seconds``) older than today (anchors and expiries)."""
+    """Make the subject's last activity ``days`` (+ ``seconds``) older than today (anchors and expiries).
+
+    A held item's expiry is the one its hold parked (``held_expires_at``); it moves back the same way.
+    """
     shift = days * DAY + seconds
     tables = {"profiles": "SUBJECTS_TABLE", "identifiers": "IDENTIFIERS_TABLE", "consents": "CONSENTS_TABLE"}
     keys = {"profiles": ["subject_id"], "identifiers": ["blind_index"], "consents": ["subject_id", "sk"]}
     for store, items in subject_items(env, subject_id).items():
         for item in items:
-            names = {"#a": "retention_anchor", "#e": "expires_at"}
+            expiry = "held_expires_at" if "held_expires_at" in item else "expires_at"
+            names = {"#a": "retention_anchor", "#e": expiry}
             sets = "#a = :a, #e = :e"
-            values = {":a": int(item["retention_anchor"]) - shift, ":e": int(item["expires_at"]) - shift}
+            values = {":a": int(item["retention_anchor"]) - shift, ":e": int(item[expiry]) - shift}
             if store == "profiles":
                 names["#l"], sets = "last_activity", sets + ", #l = :a"
             _table(env, tables[store]).update_item(
@@ -225,21 +229,12 @@ def test_verifying_again_after_expiry_starts_a_new_subject_and_leaves_it_alone(r
 def test_a_consent_ledger_expires_whole_and_is_neither_served_nor_reported_broken(retention_env, use_function):
     env = retention_env
     use_function("ApiFunction")
-    from habeas import audit, clock, consent
+    from habeas import consent
 
     subject_id = f"sub_{uuid.uuid4().hex}"
     then = datetime.now(UTC) - timedelta(days=1826)  # decided once, five years and a day ago, never again
-    with mock.patch.object(clock, "now", return_value=then):
-        for granted in (True, False):
-            consent.record_consent(
-                subject_id,
-                "marketing",
-                granted=granted,
-                policy_version="2026-01",
-                channel="portal",
-                locale=None,
-                actor=audit.Actor(id=subject_id, role="subject"),
-            )
+    for granted in (True, False):
+        _consent_at(then, subject_id, granted=granted)
     stored = subject_items(env, subject_id)["consents"]
     assert len(stored) == 4 and all(int(i["expires_at"]) <= now_epoch() for i in stored)  # head, 2 events, state
 
@@ -254,6 +249,22 @@ def test_a_consent_ledger_expires_whole_and_is_neither_served_nor_reported_broke
     env.drain()
     assert subject_items(env, subject_id)["consents"] == []
     assert consent.verify_ledger(subject_id).ok
+
+
+def _consent_at(then: datetime, subject_id: str, *, granted: bool) -> None:
+    """A consent decision recorded as if at ``then`` (ApiFunction's environment in use)."""
+    from habeas import audit, clock, consent
+
+    with mock.patch.object(clock, "now", return_value=then):
+        consent.record_consent(
+            subject_id,
+            "marketing",
+            granted=granted,
+            policy_version="2026-01",
+            channel="portal",
+            locale=None,
+            actor=audit.Actor(id=subject_id, role="subject"),
+        )
 
 
 def _record(subject_id: str, action: str, at: datetime | None = None) -> dict:
@@ -358,26 +369,7 @@ def test_a_held_subject_keeps_profile_ledger_and_audit_past_their_policy_until_t
     assert all("held_expires_at" in i for i in everything)
 
     # Years go by (anchors move back past every policy), DynamoDB's TTL and the sweep run: nothing goes.
-    shift = 2200 * DAY
-    keys = {
-        "SUBJECTS_TABLE": ["subject_id"],
-        "IDENTIFIERS_TABLE": ["blind_index"],
-        "CONSENTS_TABLE": ["subject_id", "sk"],
-    }
-    for table, items in (
-        ("SUBJECTS_TABLE", held["profiles"]),
-        ("IDENTIFIERS_TABLE", held["identifiers"]),
-        ("CONSENTS_TABLE", held["consents"]),
-    ):
-        for item in items:
-            _table(env, table).update_item(
-                Key={k: item[k] for k in keys[table]},
-                UpdateExpression="SET retention_anchor = :a, held_expires_at = :h",
-                ExpressionAttributeValues={
-                    ":a": int(item["retention_anchor"]) - shift,
-                    ":h": int(item["held_expires_at"]) - shift,
-                },
-            )
+    move_back(env, subject_id, 2200)
     env.use_function("RetentionCascadeFunction")
     from habeas.retention import activity
 
@@ -476,19 +468,10 @@ def test_the_sweep_deletes_an_expired_profile_and_old_audit_entries_before_ttl_d
 def test_a_ledger_cut_short_while_its_subject_is_active_is_a_break(retention_env, call, outbox, use_function):
     subject_id = verify(call, outbox, f"cut-{uuid.uuid4().hex[:10]}@example.com")["subject_id"]  # a live profile
     use_function("ApiFunction")
-    from habeas import audit, clock, consent
+    from habeas import consent
 
-    then = datetime.now(UTC) - timedelta(days=1826)
-    with mock.patch.object(clock, "now", return_value=then):  # events old enough to pass as expired...
-        consent.record_consent(
-            subject_id,
-            "marketing",
-            granted=True,
-            policy_version="2026-01",
-            channel="portal",
-            locale=None,
-            actor=audit.Actor(id=subject_id, role="subject"),
-        )
+    # Events old enough to pass as expired...
+    _consent_at(datetime.now(UTC) - timedelta(days=1826), subject_id, granted=True)
     report = consent.verify_ledger(subject_id)  # ...but the subject is active: the ledger was cut short
     assert not report.ok and report.reason == "ledger expired while its subject is active"
 
