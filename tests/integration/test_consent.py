@@ -237,3 +237,46 @@ def test_consent_changes_are_audited_without_personal_data(call, subject, embedd
     assert actions[-3:] == ["consent.granted", "consent.withdrawn", "consent.granted"]
     assert "@" not in json.dumps(entries, default=str)
     assert audit.verify(subject["subject_id"]).ok
+
+
+def test_many_writers_racing_on_one_audit_chain_all_land_in_order(subject, use_function):
+    # More writers than rounds a fixed retry count allowed: each round of the race has one winner.
+    use_function("ApiFunction")
+    from habeas import audit
+
+    actor = audit.Actor(id="system", role="system")
+    before = audit.verify(subject["subject_id"]).events
+
+    def write(i):
+        return audit.record(
+            actor, audit.AuditEvent(action="test.race", subject_id=subject["subject_id"], detail={"i": i})
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        written = list(pool.map(write, range(20)))
+    assert sorted(e["seq"] for e in written) == list(range(before + 1, before + 21))
+    report = audit.verify(subject["subject_id"])
+    assert report.ok and report.events == before + 20
+
+
+def test_a_writer_that_never_wins_the_head_gives_up_with_conflict_and_writes_nothing(
+    subject, use_function, monkeypatch
+):
+    use_function("ApiFunction")
+    from habeas import audit
+    from habeas.chain import ChainedLog
+    from habeas.errors import Conflict
+
+    before = audit.verify(subject["subject_id"])
+    read_head = ChainedLog.head_item
+
+    def always_behind(self, partition):  # another writer always moved the head after this read
+        item = read_head(self, partition)
+        return {**item, "head_seq": int(item["head_seq"]) - 1}
+
+    monkeypatch.setattr(ChainedLog, "head_item", always_behind)
+    with pytest.raises(Conflict):
+        audit._LOG.append(audit.chain_of(subject["subject_id"], audit.Actor(id="s", role="system")), {}, patience=0.3)
+    monkeypatch.undo()
+    after = audit.verify(subject["subject_id"])
+    assert after.ok and after.events == before.events

@@ -101,16 +101,22 @@ class ChainedLog:
         record: dict[str, Any],
         *,
         extra_puts: list[dict[str, Any]] | None = None,
-        attempts: int = 6,
+        patience: float = 5.0,
     ) -> dict[str, Any]:
         """Append ``record`` to the chain of ``partition``; returns the stored event.
 
         ``extra_puts`` are further plain items written in the same transaction (e.g. a current-state
         view), so the view can never disagree with the chain. The event, the head and the extra items
         all get the retention stamp of this append.
+
+        Writers of one chain race on its head: each losing writer reads the new head and tries again
+        after a jittered, capped backoff, for ``patience`` seconds (every round has one winner, so
+        ``n`` concurrent writers need about ``n`` rounds), then gives up with ``Conflict``.
         """
         table = self._table_name()
-        for attempt in range(attempts):
+        deadline = time.monotonic() + patience
+        attempt = 0
+        while True:
             head = self.head_item(partition)
             if head:
                 seq, prev_hash = int(head.get("head_seq", 0)), str(head.get("head_hash", GENESIS))
@@ -163,8 +169,11 @@ class ChainedLog:
             except ClientError as error:
                 if not cancelled_by_condition(error):
                     raise
-                time.sleep(random.uniform(0, 0.02 * (2**attempt)))  # noqa: S311 - jitter, not crypto
-        raise Conflict("too many concurrent writes to the same log; retry")
+            pause = random.uniform(0, min(0.2, 0.01 * (2**attempt)))  # noqa: S311 - jitter, not crypto
+            if time.monotonic() + pause > deadline:
+                raise Conflict("too many concurrent writes to the same log; retry")
+            time.sleep(pause)
+            attempt += 1
 
     def _event(self, partition: str, seq: int) -> dict[str, Any] | None:
         response = aws.client("dynamodb").get_item(
