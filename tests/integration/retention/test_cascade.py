@@ -221,3 +221,44 @@ def _context():
     from tests.conftest import FakeLambdaContext
 
     return FakeLambdaContext(aws_request_id=str(uuid.uuid4()))
+
+
+def test_a_hold_keeps_the_subjects_request_records_including_one_filed_while_held(retention_env, call, outbox):
+    env = retention_env
+    verified = verify(call, outbox, f"held.requests.{uuid.uuid4().hex[:6]}@example.com")
+    subject_id, auth = verified["subject_id"], bearer(verified["access_token"])
+    requests = env.table("REQUESTS_TABLE")
+
+    def file() -> dict:
+        filed = call("ApiFunction", "POST", "/v1/requests", body={"type": "access"}, headers=auth)
+        assert filed.status == 202, filed.body
+        return requests.get_item(Key={"request_id": filed.body["request_id"]})["Item"]
+
+    before = file()
+    assert int(before["expires_at"]) > now_epoch() + 1800 * DAY  # the requests store's 1825 days
+    env.drain()
+    dpo = bearer(env.aws.staff_token("dpo-9", ["dpo"]))
+    holds = "/v1/admin/subjects/{subject_id}/holds"
+    placed = call(
+        "AdminFunction", "POST", holds.format(subject_id=subject_id), route=holds, body={"reason": "x"}, headers=dpo
+    )
+    assert placed.status == 201
+    env.drain()
+    during = file()
+    env.drain()
+    for record in (before, during):
+        stored = requests.get_item(Key={"request_id": record["request_id"]})["Item"]
+        assert "expires_at" not in stored and stored["held_expires_at"] == record["expires_at"], stored
+
+    lifted = call(
+        "AdminFunction",
+        "DELETE",
+        f"{holds.format(subject_id=subject_id)}/{placed.body['hold_id']}",
+        route=holds + "/{hold_id}",
+        headers=dpo,
+    )
+    assert lifted.status == 200
+    env.drain()
+    for record in (before, during):
+        stored = requests.get_item(Key={"request_id": record["request_id"]})["Item"]
+        assert stored["expires_at"] == record["expires_at"] and "held_expires_at" not in stored, stored

@@ -42,7 +42,7 @@ from habeas.retention import (
     restore_expiry,
     suspend_expiry,
 )
-from habeas.retention.stores import holds_personal_data, retained_stores, suspend_item
+from habeas.retention.stores import held_by_hold, retained_stores, suspend_item
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 SYSTEM = audit.Actor(id="retention", role="system")
@@ -232,7 +232,7 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
     # A new expiry (a new item, a re-stamp) on a held subject's item must not stand; other changes
     # (e.g. a message's processing stage) keep the expiry the hold already dealt with.
     fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]
-    if fresh_expiry and subject_id and holds_personal_data(store, new):
+    if fresh_expiry and subject_id and held_by_hold(store, new):
         if subject_id not in held:
             held[subject_id] = holds.is_held(subject_id)
         if held[subject_id] and suspend_item(table, {k: images["NewImage"][k] for k in store.primary_key}):

@@ -28,13 +28,17 @@ def _names() -> tuple[str, str, str, str]:
 
 
 def retained_stores() -> list[Store]:
-    """DynamoDB stores with at least one field of a category that has a retention policy."""
+    """DynamoDB stores whose items expire: a field of a category with a retention policy, or records
+    kept for the store's own period (``erasure.period_days``, e.g. request records kept as proof)."""
     dm = data_map()
     return [
         store
         for store in dm.stores.values()
         if store.kind == "dynamodb"
-        and any(dm.category(spec.category).retention is not None for spec in store.fields.values())
+        and (
+            store.erasure.period_days is not None
+            or any(dm.category(spec.category).retention is not None for spec in store.fields.values())
+        )
     ]
 
 
@@ -68,10 +72,15 @@ def subject_items(store: Store, subject_id: str) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def holds_personal_data(store: Store, item: dict[str, Any]) -> bool:
-    """True for an item under a retention policy (its marker) or holding one of the store's fields."""
+def held_by_hold(store: Store, item: dict[str, Any]) -> bool:
+    """True for an item a legal hold keeps: one under a retention policy (its marker), one holding a
+    field of the store, or any record of a store kept for its own period (a request record)."""
     _, _, policy_attr, _ = _names()
-    return policy_attr in item or any(name in item for name in store.fields)
+    return (
+        policy_attr in item
+        or any(name in item for name in store.fields)
+        or (not store.fields and store.erasure.period_days is not None)
+    )
 
 
 def _update(table: str, key: dict[str, Any], **kwargs: Any) -> bool:
@@ -106,7 +115,7 @@ def suspend_expiry(subject_id: str) -> int:
             logger.warning("hold: store not reachable from this function", extra={"store": store.name})
             continue
         for raw in subject_items(store, subject_id):
-            if ttl in raw and holds_personal_data(store, raw):
+            if ttl in raw and held_by_hold(store, raw):
                 changed += suspend_item(table, {name: raw[name] for name in store.primary_key})
     return changed
 
