@@ -259,24 +259,67 @@ def test_many_writers_racing_on_one_audit_chain_all_land_in_order(subject, use_f
     assert report.ok and report.events == before + 20
 
 
-def test_a_writer_that_never_wins_the_head_gives_up_with_conflict_and_writes_nothing(
+def test_a_writer_that_never_wins_the_head_retries_for_its_patience_then_gives_up_writing_nothing(
     subject, use_function, monkeypatch
 ):
     use_function("ApiFunction")
-    from habeas import audit
-    from habeas.chain import ChainedLog
+    from habeas import audit, chain
     from habeas.errors import Conflict
 
+    class Clock:  # time passes only while the writer waits, so the count of rounds does not depend on moto's speed
+        now = 0.0
+
+        def monotonic(self):
+            return self.now
+
+        def sleep(self, seconds):
+            self.now += seconds
+
+    clock = Clock()
+    monkeypatch.setattr(chain, "time", clock)
     before = audit.verify(subject["subject_id"])
-    read_head = ChainedLog.head_item
+    read_head = chain.ChainedLog.head_item
+    rounds = []
 
     def always_behind(self, partition):  # another writer always moved the head after this read
+        rounds.append(clock.now)
         item = read_head(self, partition)
         return {**item, "head_seq": int(item["head_seq"]) - 1}
 
-    monkeypatch.setattr(ChainedLog, "head_item", always_behind)
+    monkeypatch.setattr(chain.ChainedLog, "head_item", always_behind)
     with pytest.raises(Conflict):
-        audit._LOG.append(audit.chain_of(subject["subject_id"], audit.Actor(id="s", role="system")), {}, patience=0.3)
+        audit._LOG.append(audit.chain_of(subject["subject_id"], audit.Actor(id="s", role="system")), {}, patience=0.5)
+    assert clock.now == pytest.approx(0.5) and len(rounds) >= 5  # backoff: 10 ms doubling, capped at 160 ms
+    assert all(later > earlier for earlier, later in zip(rounds, rounds[1:], strict=False))
     monkeypatch.undo()
     after = audit.verify(subject["subject_id"])
     assert after.ok and after.events == before.events
+
+
+def test_an_append_cancelled_for_a_conflicting_transaction_is_retried(subject, use_function, monkeypatch):
+    # Real DynamoDB cancels one of two transactions racing on an item with TransactionConflict (moto never does).
+    use_function("ApiFunction")
+    from botocore.exceptions import ClientError
+
+    from habeas import audit, aws
+
+    dynamodb = aws.client("dynamodb")
+    transact = dynamodb.transact_write_items
+    calls = []
+
+    def conflicting_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            reasons = [{"Code": "TransactionConflict"}, {"Code": "None"}]
+            error = {"Code": "TransactionCanceledException", "Message": "conflict"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return transact(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", conflicting_once)
+    before = audit.verify(subject["subject_id"]).events
+    entry = audit.record(
+        audit.Actor(id="system", role="system"), audit.AuditEvent("test.retried", subject["subject_id"])
+    )
+    assert len(calls) == 2 and entry["seq"] == before + 1
+    monkeypatch.undo()
+    assert audit.verify(subject["subject_id"]).events == before + 1

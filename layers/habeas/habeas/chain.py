@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from habeas import aws, clock, retention
-from habeas.dynamo import cancelled_by_condition, from_item, to_item
+from habeas.dynamo import from_item, lost_a_race, to_item
 from habeas.errors import Conflict
 
 GENESIS = "0" * 64
@@ -167,12 +167,13 @@ class ChainedLog:
                 aws.client("dynamodb").transact_write_items(TransactItems=items)
                 return {**event, **stamp}
             except ClientError as error:
-                if not cancelled_by_condition(error):
+                if not lost_a_race(error):
                     raise
-            pause = random.uniform(0, min(0.2, 0.01 * (2**attempt)))  # noqa: S311 - jitter, not crypto
-            if time.monotonic() + pause > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise Conflict("too many concurrent writes to the same log; retry")
-            time.sleep(pause)
+            pause = random.uniform(0, 0.01 * 2 ** min(attempt, 4))  # noqa: S311 - jitter, not crypto
+            time.sleep(min(pause, left))
             attempt += 1
 
     def _event(self, partition: str, seq: int) -> dict[str, Any] | None:

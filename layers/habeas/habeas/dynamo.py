@@ -44,3 +44,15 @@ def cancelled_by_condition(error: Exception) -> bool:
     reasons = response.get("CancellationReasons") or []
     codes = {reason.get("Code") for reason in reasons}
     return bool(codes) and codes <= {"ConditionalCheckFailed", "None", None}
+
+
+def lost_a_race(error: Exception) -> bool:
+    """True if a TransactWriteItems lost to a concurrent writer: a condition failed, or DynamoDB cancelled
+    it for a conflicting transaction on the same item (``TransactionConflict``), which is worth a retry."""
+    if cancelled_by_condition(error):
+        return True
+    response = getattr(error, "response", {}) or {}
+    if response.get("Error", {}).get("Code", "") != "TransactionCanceledException":
+        return False
+    codes = {reason.get("Code") for reason in response.get("CancellationReasons") or []}
+    return bool(codes) and codes <= {"ConditionalCheckFailed", "TransactionConflict", "None", None}

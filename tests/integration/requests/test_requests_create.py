@@ -170,3 +170,23 @@ def test_own_requests_are_listed_newest_first(call, subject, worker):
     assert listed.status == 200
     assert [r["request_id"] for r in listed.body["requests"]] == list(reversed(ids))
     assert all(r["status"] == "in_progress" for r in listed.body["requests"])
+
+
+@pytest.mark.parametrize("step", ["audit", "queue"])
+def test_a_request_whose_filing_breaks_half_way_is_failed_not_left_open(call, subject, worker, monkeypatch, step):
+    from habeas import audit
+    from habeas.errors import Conflict
+    from habeas.requests import service
+
+    def broken(*_args, **_kwargs):
+        raise Conflict("too many concurrent writes to the same log; retry")
+
+    if step == "audit":  # the audit chain stayed contended for the whole retry budget
+        monkeypatch.setattr(audit, "record", broken)
+    else:  # SQS refused the messages
+        monkeypatch.setattr(service, "send", broken)
+    assert file_request(call, subject, {"type": "access"}).status == 409
+    monkeypatch.undo()
+    listed = call("ApiFunction", "GET", "/v1/requests", headers=subject["auth"]).body["requests"]
+    assert [r["status"] for r in listed] == ["failed"]
+    assert _queued(worker) == []

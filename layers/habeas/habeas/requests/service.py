@@ -189,25 +189,26 @@ def _file(payload: dict[str, Any]) -> dict[str, Any]:
     }
     requests = RequestStore()
     requests.put_new(item)
-    activity.touch(subject_id)  # filing a request is the subject's activity (retention anchor)
-    audit.record(
-        actor,
-        audit.AuditEvent(
-            action="request.received",
-            subject_id=subject_id,
-            fields=sorted(changes or ()),
-            detail={"request_id": request_id, "type": request_type, "regulation": payload["regulation"]},
-        ),
-    )
-    messages = [
-        _message(request_id, subject_id, request_type, store, _store_changes(store, changes)) for store in counted
-    ]
-    if not messages:  # nothing to fan out: go straight to completion
-        messages = [_message(request_id, subject_id, request_type, None, None)]
-    # In progress before the first message can reach a worker; a request whose messages could not be
-    # queued is failed at once rather than left open with nothing to carry it out.
-    requests.transition(request_id, from_status="received", to_status="in_progress", event="dispatched")
+    # A request that could not be audited or whose messages could not be queued is failed at once
+    # rather than left open with nothing to carry it out.
     try:
+        activity.touch(subject_id)  # filing a request is the subject's activity (retention anchor)
+        audit.record(
+            actor,
+            audit.AuditEvent(
+                action="request.received",
+                subject_id=subject_id,
+                fields=sorted(changes or ()),
+                detail={"request_id": request_id, "type": request_type, "regulation": payload["regulation"]},
+            ),
+        )
+        messages = [
+            _message(request_id, subject_id, request_type, store, _store_changes(store, changes)) for store in counted
+        ]
+        if not messages:  # nothing to fan out: go straight to completion
+            messages = [_message(request_id, subject_id, request_type, None, None)]
+        # In progress before the first message can reach a worker.
+        requests.transition(request_id, from_status="received", to_status="in_progress", event="dispatched")
         send(messages)
     except Exception:
         requests.fail(request_id, reason="dispatch_failed")

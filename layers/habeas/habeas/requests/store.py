@@ -151,9 +151,10 @@ class RequestStore:
             ":reason": reason,
             ":now": now,
             ":open": "in_progress",
+            ":received": "received",  # filed, but its dispatch failed
             ":h": [_event("failed", store, reason=reason)],
         }
-        condition = "#status = :open"
+        condition = "#status IN (:open, :received)"
         if store is not None:
             sets += ["stores.#s.#st = :failed", "stores.#s.#error = :reason"]
             names.update({"#s": store, "#st": "status", "#error": "error"})
