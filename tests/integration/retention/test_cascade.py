@@ -262,3 +262,25 @@ def test_a_hold_keeps_the_subjects_request_records_including_one_filed_while_hel
     for record in (before, during):
         stored = requests.get_item(Key={"request_id": record["request_id"]})["Item"]
         assert stored["expires_at"] == record["expires_at"] and "held_expires_at" not in stored, stored
+
+
+def test_an_item_suspended_on_a_stale_hold_answer_gets_its_expiry_back(retention_env, monkeypatch):
+    # The batch learnt "held" before the last hold was lifted and restored; its own suspend comes after that.
+    env = retention_env
+    env.use_function("RetentionCascadeFunction")
+    from habeas import holds
+
+    subject_id = f"sub_{uuid.uuid4().hex}"
+    real, answers = holds.is_held, []
+
+    def stale_first(subject):
+        answers.append(subject)
+        return True if len(answers) == 1 else real(subject)
+
+    monkeypatch.setattr(holds, "is_held", stale_first)
+    item = message(subject_id, age_days=3)
+    env.table("CONVERSATIONS_TABLE").put_item(Item=item)
+    env.drain()
+    stored = env.table("CONVERSATIONS_TABLE").get_item(Key={"subject_id": subject_id, "sk": item["sk"]})["Item"]
+    assert int(stored["expires_at"]) == item["expires_at"] and "held_expires_at" not in stored
+    assert len(answers) >= 2  # the stale answer, then the check after suspending

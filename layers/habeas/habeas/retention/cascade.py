@@ -32,6 +32,7 @@ from habeas.dynamo import from_item
 from habeas.observability import logger, metrics
 from habeas.retention import (
     ANCHOR_ATTRIBUTE,
+    HELD_ATTRIBUTE,
     POLICY_ATTRIBUTE,
     TTL_ATTRIBUTE,
     activity,
@@ -42,7 +43,7 @@ from habeas.retention import (
     restore_expiry,
     suspend_expiry,
 )
-from habeas.retention.stores import held_by_hold, retained_stores, suspend_item
+from habeas.retention.stores import held_by_hold, restore_item, retained_stores, suspend_item
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 SYSTEM = audit.Actor(id="retention", role="system")
@@ -235,8 +236,13 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
     if fresh_expiry and subject_id and held_by_hold(store, new):
         if subject_id not in held:
             held[subject_id] = holds.is_held(subject_id)
-        if held[subject_id] and suspend_item(table, {k: images["NewImage"][k] for k in store.primary_key}):
+        key = {k: images["NewImage"][k] for k in store.primary_key}
+        if held[subject_id] and suspend_item(table, key):
             outcome = "suspended"  # its MODIFY record will move the counters
+            if not holds.is_held(subject_id):  # the last hold was lifted meanwhile, its restore already run
+                held[subject_id] = False
+                restore_item(table, key, {**new, HELD_ATTRIBUTE: new[TTL_ATTRIBUTE]})
+                outcome = "restored"
     keep_counters(old, new)
     return outcome
 

@@ -136,34 +136,39 @@ def restored_expiry(item: dict[str, Any]) -> tuple[int, str | None] | None:
     return None
 
 
+def restore_item(table: str, key: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Give one held item (plain values) its expiry back; False if it was not held (or had no expiry)."""
+    ttl, held, policy_attr, _ = _names()
+    restored = restored_expiry(item)
+    if restored is None:
+        return False
+    expires_at, marker = restored
+    names = {"#ttl": ttl, "#held": held}
+    values: dict[str, Any] = {":exp": expires_at}
+    sets = "#ttl = :exp"
+    if marker:
+        names["#pol"] = policy_attr
+        values[":pol"] = marker
+        sets += ", #pol = :pol"
+    return _update(
+        table,
+        key,
+        UpdateExpression=f"SET {sets} REMOVE #held",
+        ConditionExpression="attribute_exists(#held)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=to_item(values),
+    )
+
+
 def restore_expiry(subject_id: str) -> int:
     """Give the subject's held items their expiry back (recomputed from policy); returns how many."""
-    ttl, held, policy_attr, _ = _names()
+    _, held, _, _ = _names()
     changed = 0
     for store in retained_stores():
         table = table_of(store)
         if table is None:
             continue
         for raw in subject_items(store, subject_id):
-            if held not in raw:
-                continue
-            restored = restored_expiry(from_item(raw))
-            if restored is None:
-                continue
-            expires_at, marker = restored
-            names = {"#ttl": ttl, "#held": held}
-            values: dict[str, Any] = {":exp": expires_at}
-            sets = "#ttl = :exp"
-            if marker:
-                names["#pol"] = policy_attr
-                values[":pol"] = marker
-                sets += ", #pol = :pol"
-            changed += _update(
-                table,
-                {name: raw[name] for name in store.primary_key},
-                UpdateExpression=f"SET {sets} REMOVE #held",
-                ConditionExpression="attribute_exists(#held)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
-            )
+            if held in raw:
+                changed += restore_item(table, {name: raw[name] for name in store.primary_key}, from_item(raw))
     return changed
