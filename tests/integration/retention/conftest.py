@@ -19,6 +19,7 @@ import pytest
 from habeas_local.functions import Invocation
 from habeas_local.sources import StreamPoller, TtlLedger, TtlReaper
 from tests.conftest import import_handler
+from tests.integration.helpers import bearer
 
 
 @dataclass
@@ -90,3 +91,23 @@ def retention_env(embedded_aws, use_function, lambda_context) -> Iterator[Retent
 
 def now_epoch() -> int:
     return int(datetime.now(UTC).timestamp())
+
+
+HOLDS_ROUTE = "/v1/admin/subjects/{subject_id}/holds"
+
+
+def place_hold(env: Retention, call: Callable[..., Any], subject_id: str) -> str:
+    """A DPO places a hold on the subject over the console route; returns its id."""
+    dpo = bearer(env.aws.staff_token("dpo-9", ["dpo"]))
+    path = HOLDS_ROUTE.format(subject_id=subject_id)
+    placed = call("AdminFunction", "POST", path, route=HOLDS_ROUTE, body={"reason": "litigation"}, headers=dpo)
+    assert placed.status == 201, placed.body
+    return str(placed.body["hold_id"])
+
+
+def lift_hold(env: Retention, call: Callable[..., Any], subject_id: str, hold_id: str) -> None:
+    """The DPO lifts it."""
+    dpo = bearer(env.aws.staff_token("dpo-9", ["dpo"]))
+    path = f"{HOLDS_ROUTE.format(subject_id=subject_id)}/{hold_id}"
+    lifted = call("AdminFunction", "DELETE", path, route=HOLDS_ROUTE + "/{hold_id}", headers=dpo)
+    assert lifted.status == 200, lifted.body

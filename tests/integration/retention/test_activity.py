@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from tests.integration.helpers import bearer, verify
-from tests.integration.retention.conftest import now_epoch
+from tests.integration.retention.conftest import lift_hold, now_epoch, place_hold
 
 pytestmark = pytest.mark.integration
 
@@ -347,17 +347,7 @@ def test_a_held_subject_keeps_profile_ledger_and_audit_past_their_policy_until_t
     subject_id, token = confirmed["subject_id"], confirmed["access_token"]
     _consent(call, token, True)
     env.drain()
-    dpo = bearer(env.aws.staff_token("dpo-7", ["dpo"]))
-    holds_route = "/v1/admin/subjects/{subject_id}/holds"
-    placed = call(
-        "AdminFunction",
-        "POST",
-        f"/v1/admin/subjects/{subject_id}/holds",
-        route=holds_route,
-        body={"reason": "audit"},
-        headers=dpo,
-    )
-    assert placed.status == 201
+    hold_id = place_hold(env, call, subject_id)
     env.drain()
     _consent(call, token, False)  # activity while held: its new items and new anchor get no expiry either
     env.drain()
@@ -383,14 +373,7 @@ def test_a_held_subject_keeps_profile_ledger_and_audit_past_their_policy_until_t
     assert subject_items(env, subject_id)["profiles"]
     assert len(subject_items(env, subject_id)["consents"]) == len(held["consents"])
 
-    lifted = call(
-        "AdminFunction",
-        "DELETE",
-        f"/v1/admin/subjects/{subject_id}/holds/{placed.body['hold_id']}",
-        route=holds_route + "/{hold_id}",
-        headers=dpo,
-    )
-    assert lifted.status == 200
+    lift_hold(env, call, subject_id, hold_id)
     env.drain()  # expiries come back from anchor + policy: long past now
     env.reap()
     env.drain()

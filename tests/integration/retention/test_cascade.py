@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.helpers import bearer, verify
-from tests.integration.retention.conftest import now_epoch
+from tests.integration.retention.conftest import lift_hold, now_epoch, place_hold
 
 pytestmark = pytest.mark.integration
 
@@ -153,16 +153,7 @@ def test_a_hold_keeps_a_subject_through_ttl_and_its_expiry_returns_when_lifted(r
     attach(env, subject_id, old)
     conversations.put_item(Item=recent)
     env.drain()
-    dpo = bearer(env.aws.staff_token("dpo-9", ["dpo"]))
-    placed = call(
-        "AdminFunction",
-        "POST",
-        f"/v1/admin/subjects/{subject_id}/holds",
-        route="/v1/admin/subjects/{subject_id}/holds",
-        body={"reason": "litigation"},
-        headers=dpo,
-    )
-    assert placed.status == 201
+    hold_id = place_hold(env, call, subject_id)
     env.drain()  # the hold's stream record: expiry taken off the subject's items
     stored = conversations.get_item(Key={"subject_id": subject_id, "sk": recent["sk"]})["Item"]
     assert "expires_at" not in stored and int(stored["held_expires_at"]) == recent["expires_at"]
@@ -175,14 +166,7 @@ def test_a_hold_keeps_a_subject_through_ttl_and_its_expiry_returns_when_lifted(r
     assert "Item" in conversations.get_item(Key={"subject_id": subject_id, "sk": old["sk"]})
     assert env.object_keys(f"attachments/{subject_id}/")
 
-    lifted = call(
-        "AdminFunction",
-        "DELETE",
-        f"/v1/admin/subjects/{subject_id}/holds/{placed.body['hold_id']}",
-        route="/v1/admin/subjects/{subject_id}/holds/{hold_id}",
-        headers=dpo,
-    )
-    assert lifted.status == 200
+    lift_hold(env, call, subject_id, hold_id)
     env.drain()  # expiry restored from the policy: the old message is due at once
     restored = conversations.get_item(Key={"subject_id": subject_id, "sk": recent["sk"]})["Item"]
     assert int(restored["expires_at"]) == recent["expires_at"] and "held_expires_at" not in restored
@@ -237,12 +221,7 @@ def test_a_hold_keeps_the_subjects_request_records_including_one_filed_while_hel
     before = file()
     assert int(before["expires_at"]) > now_epoch() + 1800 * DAY  # the requests store's 1825 days
     env.drain()
-    dpo = bearer(env.aws.staff_token("dpo-9", ["dpo"]))
-    holds = "/v1/admin/subjects/{subject_id}/holds"
-    placed = call(
-        "AdminFunction", "POST", holds.format(subject_id=subject_id), route=holds, body={"reason": "x"}, headers=dpo
-    )
-    assert placed.status == 201
+    hold_id = place_hold(env, call, subject_id)
     env.drain()
     during = file()
     env.drain()
@@ -250,14 +229,7 @@ def test_a_hold_keeps_the_subjects_request_records_including_one_filed_while_hel
         stored = requests.get_item(Key={"request_id": record["request_id"]})["Item"]
         assert "expires_at" not in stored and stored["held_expires_at"] == record["expires_at"], stored
 
-    lifted = call(
-        "AdminFunction",
-        "DELETE",
-        f"{holds.format(subject_id=subject_id)}/{placed.body['hold_id']}",
-        route=holds + "/{hold_id}",
-        headers=dpo,
-    )
-    assert lifted.status == 200
+    lift_hold(env, call, subject_id, hold_id)
     env.drain()
     for record in (before, during):
         stored = requests.get_item(Key={"request_id": record["request_id"]})["Item"]
