@@ -83,6 +83,8 @@ def _sweep_calls(stored: int, now: int) -> tuple[collections.Counter[str], float
     ):
         create_table_like(dynamodb, logical_id, name, ROOT / "template.yaml")
     os.environ.update(
+        # The store this bench seeds (the benches before it leave other stores' table names behind).
+        RETENTION_SWEEP_STORES='["conversations"]',
         CONVERSATIONS_TABLE=table,
         ATTACHMENTS_BUCKET=bucket,
         AUDIT_TABLE=f"audit-{suffix}",
