@@ -259,12 +259,25 @@ def test_many_writers_racing_on_one_audit_chain_all_land_in_order(subject, use_f
     assert report.ok and report.events == before + 20
 
 
-def test_a_writer_that_never_wins_the_head_retries_for_its_patience_then_gives_up_writing_nothing(
-    subject, use_function, monkeypatch
+@pytest.mark.parametrize(
+    ("patience", "invocation_left"),
+    [(0.5, None), (5.0, 3.5)],  # its own budget; or the invocation's time less what it keeps to answer 409
+    ids=["patience", "invocation"],
+)
+def test_a_writer_that_never_wins_the_head_retries_for_its_budget_then_gives_up_writing_nothing(
+    subject, use_function, monkeypatch, patience, invocation_left
 ):
     use_function("ApiFunction")
+    import contextlib
+
     from habeas import audit, chain
+    from habeas import clock as habeas_clock
     from habeas.errors import Conflict
+    from tests.conftest import FakeLambdaContext
+
+    class Invocation(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return int(invocation_left * 1000)
 
     class Clock:  # time passes only while the writer waits, so the count of rounds does not depend on moto's speed
         now = 0.0
@@ -287,9 +300,11 @@ def test_a_writer_that_never_wins_the_head_retries_for_its_patience_then_gives_u
         return {**item, "head_seq": int(item["head_seq"]) - 1}
 
     monkeypatch.setattr(chain.ChainedLog, "head_item", always_behind)
-    with pytest.raises(Conflict):
-        audit._LOG.append(audit.chain_of(subject["subject_id"], audit.Actor(id="s", role="system")), {}, patience=0.5)
-    assert clock.now == pytest.approx(0.5) and len(rounds) >= 5  # backoff: 10 ms doubling, capped at 160 ms
+    within = habeas_clock.invocation(Invocation()) if invocation_left else contextlib.nullcontext()
+    with within, pytest.raises(Conflict):
+        chain_name = audit.chain_of(subject["subject_id"], audit.Actor(id="s", role="system"))
+        audit._LOG.append(chain_name, {}, patience=patience)
+    assert clock.now == pytest.approx(0.5, abs=0.05) and len(rounds) >= 5  # backoff: 10 ms doubling, capped at 160 ms
     assert all(later > earlier for earlier, later in zip(rounds, rounds[1:], strict=False))
     monkeypatch.undo()
     after = audit.verify(subject["subject_id"])

@@ -33,6 +33,7 @@ from habeas.dynamo import from_item, lost_a_race, to_item
 from habeas.errors import Conflict
 
 GENESIS = "0" * 64
+ANSWER_RESERVE = 3.0  # seconds an HTTP invocation keeps, after a lost race, to answer (and write what follows)
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -111,10 +112,12 @@ class ChainedLog:
 
         Writers of one chain race on its head: each losing writer reads the new head and tries again
         after a jittered, capped backoff, for ``patience`` seconds (every round has one winner, so
-        ``n`` concurrent writers need about ``n`` rounds), then gives up with ``Conflict``.
+        ``n`` concurrent writers need about ``n`` rounds), then gives up with ``Conflict``. Inside an HTTP
+        invocation it also stops ``ANSWER_RESERVE`` seconds before the invocation would time out.
         """
         table = self._table_name()
-        deadline = time.monotonic() + patience
+        left = clock.invocation_time_left()  # on a route, keep enough of the invocation to answer 409
+        deadline = time.monotonic() + (patience if left is None else min(patience, left - ANSWER_RESERVE))
         attempt = 0
         while True:
             head = self.head_item(partition)

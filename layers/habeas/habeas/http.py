@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from habeas import clock
 from habeas.config import get_settings
 from habeas.errors import HabeasError
 from habeas.observability import logger
@@ -156,7 +157,8 @@ def resolve(
         # Hand the resolver the decoded text so its validation sees the JSON the guard checked.
         event = {**event, "body": base64.b64decode(event["body"]).decode(), "isBase64Encoded": False}
     try:
-        return app.resolve(event, context)
+        with clock.invocation(context):  # retries (e.g. a contended audit chain) stop in time to answer
+            return app.resolve(event, context)
     except Exception as error:  # the last line of defence: never leak a trace or personal data
         logger.exception("unhandled error", extra={"error": type(error).__name__})
         return _problem_event(500, "Internal error", "something went wrong on our side", "internal")
