@@ -236,23 +236,28 @@ def test_a_hold_keeps_the_subjects_request_records_including_one_filed_while_hel
         assert stored["expires_at"] == record["expires_at"] and "held_expires_at" not in stored, stored
 
 
-def test_an_item_suspended_on_a_stale_hold_answer_gets_its_expiry_back(retention_env, monkeypatch):
-    # The batch learnt "held" before the last hold was lifted and restored; its own suspend comes after that.
+def test_a_hold_lifted_after_the_batch_asked_does_not_take_the_expiry_off(retention_env, call, outbox, monkeypatch):
+    # The batch learnt of a standing hold; the DPO lifts it (its restore runs) before the batch writes.
     env = retention_env
+    subject_id = verify(call, outbox, f"stale.{uuid.uuid4().hex[:6]}@example.com")["subject_id"]
+    hold_id = place_hold(env, call, subject_id)
+    env.drain()
     env.use_function("RetentionCascadeFunction")
     from habeas import holds
 
-    subject_id = f"sub_{uuid.uuid4().hex}"
-    real, answers = holds.is_held, []
+    stale = holds.active_hold(subject_id)
+    lift_hold(env, call, subject_id, hold_id)
+    env.drain()
+    real, answers = holds.active_hold, []
 
     def stale_first(subject):
         answers.append(subject)
-        return True if len(answers) == 1 else real(subject)
+        return stale if len(answers) == 1 else real(subject)
 
-    monkeypatch.setattr(holds, "is_held", stale_first)
+    monkeypatch.setattr(holds, "active_hold", stale_first)
     item = message(subject_id, age_days=3)
     env.table("CONVERSATIONS_TABLE").put_item(Item=item)
     env.drain()
     stored = env.table("CONVERSATIONS_TABLE").get_item(Key={"subject_id": subject_id, "sk": item["sk"]})["Item"]
     assert int(stored["expires_at"]) == item["expires_at"] and "held_expires_at" not in stored
-    assert len(answers) >= 2  # the stale answer, then the check after suspending
+    assert len(answers) == 2  # the stale answer, then the fresh one after the transaction refused

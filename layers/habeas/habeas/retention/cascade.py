@@ -32,7 +32,6 @@ from habeas.dynamo import from_item
 from habeas.observability import logger, metrics
 from habeas.retention import (
     ANCHOR_ATTRIBUTE,
-    HELD_ATTRIBUTE,
     POLICY_ATTRIBUTE,
     TTL_ATTRIBUTE,
     activity,
@@ -43,7 +42,7 @@ from habeas.retention import (
     restore_expiry,
     suspend_expiry,
 )
-from habeas.retention.stores import held_by_hold, restore_item, retained_stores, suspend_item
+from habeas.retention.stores import held_by_hold, retained_stores, suspend_item_while_held
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 SYSTEM = audit.Actor(id="retention", role="system")
@@ -200,7 +199,7 @@ def keep_counters(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Non
             ledger.count_due(new_category, new_expiry, +1)
 
 
-def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> str:
+def on_item_change(table: str, raw: dict[str, Any], held: dict[str, dict[str, Any] | None]) -> str:
     """A data table's stream record."""
     images = raw.get("dynamodb") or {}
     old = from_item(images["OldImage"]) if images.get("OldImage") else None
@@ -234,15 +233,21 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, bool]) -> st
     # (e.g. a message's processing stage) keep the expiry the hold already dealt with.
     fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]
     if fresh_expiry and subject_id and held_by_hold(store, new):
-        if subject_id not in held:
-            held[subject_id] = holds.is_held(subject_id)
         key = {k: images["NewImage"][k] for k in store.primary_key}
-        if held[subject_id] and suspend_item(table, key):
-            outcome = "suspended"  # its MODIFY record will move the counters
-            if not holds.is_held(subject_id):  # the last hold was lifted meanwhile, its restore already run
-                held[subject_id] = False
-                restore_item(table, key, {**new, HELD_ATTRIBUTE: new[TTL_ATTRIBUTE]})
-                outcome = "restored"
+        while True:
+            if subject_id not in held:
+                held[subject_id] = holds.active_hold(subject_id)
+            hold = held[subject_id]
+            if hold is None:
+                break
+            hold_key = {"subject_id": subject_id, "hold_id": hold["hold_id"]}
+            suspended = suspend_item_while_held(table, key, get_settings().require("holds_table"), hold_key)
+            if suspended is None:  # that hold was lifted meanwhile (its restore may have run): ask again
+                del held[subject_id]
+                continue
+            if suspended:
+                outcome = "suspended"  # its MODIFY record will move the counters
+            break
     keep_counters(old, new)
     return outcome
 
@@ -317,7 +322,7 @@ class Cascade:
     """Per-invocation state (which subjects are held), so a batch asks once per subject."""
 
     def __init__(self) -> None:
-        self.held: dict[str, bool] = {}
+        self.held: dict[str, dict[str, Any] | None] = {}  # each subject's standing hold, asked once
 
     def __call__(self, record: DynamoDBRecord) -> str:
         raw = record.raw_event

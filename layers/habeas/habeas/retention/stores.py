@@ -59,8 +59,10 @@ def subject_items(store: Store, subject_id: str) -> Iterator[dict[str, Any]]:
         "ExpressionAttributeValues": to_item({":pk": store.partition_for(subject_id)}),
     }
     if store.index:
-        kwargs["IndexName"] = store.index
-    elif store.sort_prefix and store.sort_key:
+        kwargs["IndexName"] = store.index  # a GSI: eventually consistent, as DynamoDB allows no other
+    else:
+        kwargs["ConsistentRead"] = True  # a hold or its lift sees every item written before it
+    if not store.index and store.sort_prefix and store.sort_key:
         kwargs["KeyConditionExpression"] += " AND begins_with(#sk, :prefix)"
         kwargs["ExpressionAttributeNames"]["#sk"] = store.sort_key
         kwargs["ExpressionAttributeValues"][":prefix"] = {"S": store.sort_prefix}
@@ -93,16 +95,50 @@ def _update(table: str, key: dict[str, Any], **kwargs: Any) -> bool:
     return True
 
 
-def suspend_item(table: str, key: dict[str, Any]) -> bool:
-    """Take one item out of TTL: ``expires_at`` moves to ``held_expires_at``. False if it had none."""
+def _suspension() -> dict[str, Any]:
+    """The update that takes an item out of TTL: ``expires_at`` moves to ``held_expires_at``."""
     ttl, held, _, _ = _names()
-    return _update(
-        table,
-        key,
-        UpdateExpression="SET #held = #ttl REMOVE #ttl",
-        ConditionExpression="attribute_exists(#ttl)",
-        ExpressionAttributeNames={"#ttl": ttl, "#held": held},
-    )
+    return {
+        "UpdateExpression": "SET #held = #ttl REMOVE #ttl",
+        "ConditionExpression": "attribute_exists(#ttl)",
+        "ExpressionAttributeNames": {"#ttl": ttl, "#held": held},
+    }
+
+
+def suspend_item(table: str, key: dict[str, Any]) -> bool:
+    """Take one item out of TTL. False if it had no expiry."""
+    return _update(table, key, **_suspension())
+
+
+def suspend_item_while_held(table: str, key: dict[str, Any], holds_table: str, hold_key: dict[str, Any]) -> bool | None:
+    """Take one item out of TTL only while the hold ``hold_key`` is still active, in one transaction
+    (a lift between "is it held?" and the write would otherwise leave the item without expiry for ever).
+
+    True: suspended; False: the item has no expiry (any more); None: that hold is no longer active.
+    """
+    from habeas.holds import ACTIVE
+
+    items = [
+        {
+            "ConditionCheck": {
+                "TableName": holds_table,
+                "Key": to_item(hold_key),
+                "ConditionExpression": "#st = :active",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": to_item({":active": ACTIVE}),
+            }
+        },
+        {"Update": {"TableName": table, "Key": key, **_suspension()}},
+    ]
+    try:
+        aws.client("dynamodb").transact_write_items(TransactItems=items)
+    except ClientError as error:
+        if not cancelled_by_condition(error):
+            raise
+        reasons = error.response.get("CancellationReasons") or []
+        hold_failed = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+        return None if hold_failed else False
+    return True
 
 
 def suspend_expiry(subject_id: str) -> int:
