@@ -338,3 +338,26 @@ def test_an_append_cancelled_for_a_conflicting_transaction_is_retried(subject, u
     assert len(calls) == 2 and entry["seq"] == before + 1
     monkeypatch.undo()
     assert audit.verify(subject["subject_id"]).events == before + 1
+
+
+def test_a_route_stops_retrying_a_contended_chain_in_time_to_answer_409(call, subject, monkeypatch):
+    token = subject["access_token"]
+    assert _put(call, token, "marketing", granted=True, policy_version="2026-01", channel="portal").status == 200
+    from habeas import chain, clock
+
+    # The route's invocation has 10 s left (the test context); keeping all of it leaves no time for a second round.
+    monkeypatch.setattr(chain, "ANSWER_RESERVE", 10.0)
+    read_head, rounds = chain.ChainedLog.head_item, []
+
+    def always_behind(self, partition):
+        rounds.append(partition)
+        item = read_head(self, partition)
+        return {**item, "head_seq": int(item["head_seq"]) - 1}
+
+    monkeypatch.setattr(chain.ChainedLog, "head_item", always_behind)
+    answer = _put(call, token, "marketing", granted=False, policy_version="2026-01", channel="portal")
+    assert answer.status == 409 and len(rounds) == 1
+    assert clock.invocation_time_left() is None  # the invocation's deadline ends with it
+    monkeypatch.undo()
+    current = call("ApiFunction", "GET", "/v1/consents", headers=bearer(token)).body["consents"]
+    assert [(c["purpose"], c["granted"]) for c in current] == [("marketing", True)]

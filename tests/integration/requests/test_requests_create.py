@@ -190,3 +190,26 @@ def test_a_request_whose_filing_breaks_half_way_is_failed_not_left_open(call, su
     listed = call("ApiFunction", "GET", "/v1/requests", headers=subject["auth"]).body["requests"]
     assert [r["status"] for r in listed] == ["failed"]
     assert _queued(worker) == []
+    actions = [e["action"] for e in audit.entries(subject["subject_id"], newest_first=False)]
+    if step == "queue":
+        assert actions[-2:] == ["request.received", "request.failed"]
+    else:  # the audit log refused every entry: the request record alone says what happened
+        assert not [action for action in actions if action.startswith("request.")]
+
+
+def test_a_failed_filing_whose_failure_cannot_be_recorded_still_answers_with_the_first_error(
+    call, subject, worker, monkeypatch
+):
+    from habeas.errors import Conflict
+    from habeas.requests import service
+    from habeas.requests.store import RequestStore
+
+    def broken(*_args, **_kwargs):
+        raise Conflict("too many concurrent writes to the same log; retry")
+
+    def store_down(*_args, **_kwargs):
+        raise RuntimeError("the requests table is unreachable")
+
+    monkeypatch.setattr(service, "send", broken)
+    monkeypatch.setattr(RequestStore, "fail", store_down)
+    assert file_request(call, subject, {"type": "access"}).status == 409

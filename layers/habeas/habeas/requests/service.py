@@ -21,6 +21,7 @@ from habeas import audit, aws, clock
 from habeas.config import get_settings
 from habeas.errors import NotFound, Unprocessable
 from habeas.idempotency import once
+from habeas.observability import logger
 from habeas.requests import certificate, export
 from habeas.requests.store import STATUSES, TERMINAL, RequestStore
 from habeas.retention import activity
@@ -211,9 +212,26 @@ def _file(payload: dict[str, Any]) -> dict[str, Any]:
         requests.transition(request_id, from_status="received", to_status="in_progress", event="dispatched")
         send(messages)
     except Exception:
-        requests.fail(request_id, reason="dispatch_failed")
+        _fail_filing(requests, request_id, subject_id, actor)
         raise
     return {"request_id": request_id, "type": request_type, "status": "in_progress", "due_at": item["due_at"]}
+
+
+def _fail_filing(requests: RequestStore, request_id: str, subject_id: str, actor: audit.Actor) -> None:
+    """Fail a request whose filing broke half-way (and say so in the audit log), keeping the first error."""
+    try:
+        requests.fail(request_id, reason="dispatch_failed")
+        audit.record(
+            actor,
+            audit.AuditEvent(
+                action="request.failed",
+                subject_id=subject_id,
+                outcome="failed",
+                detail={"request_id": request_id, "reason": "dispatch_failed"},
+            ),
+        )
+    except Exception:  # noqa: BLE001 - the caller raises the error that broke the filing
+        logger.exception("could not record a failed filing", extra={"request_id": request_id})
 
 
 def _message(
