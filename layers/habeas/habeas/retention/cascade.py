@@ -234,7 +234,7 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, dict[str, An
     fresh_expiry = new is not None and TTL_ATTRIBUTE in new and (old or {}).get(TTL_ATTRIBUTE) != new[TTL_ATTRIBUTE]
     if fresh_expiry and subject_id and held_by_hold(store, new):
         key = {k: images["NewImage"][k] for k in store.primary_key}
-        while True:
+        for _ in range(5):  # each round follows a lift that raced it; a hold table in flux fails the record
             if subject_id not in held:
                 held[subject_id] = holds.active_hold(subject_id)
             hold = held[subject_id]
@@ -248,6 +248,8 @@ def on_item_change(table: str, raw: dict[str, Any], held: dict[str, dict[str, An
             if suspended:
                 outcome = "suspended"  # its MODIFY record will move the counters
             break
+        else:
+            raise RuntimeError("holds kept changing while an item was being held; the record is retried")
     keep_counters(old, new)
     return outcome
 
