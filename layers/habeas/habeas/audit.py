@@ -99,11 +99,11 @@ def record_staff_access(actor: Actor, event: AuditEvent) -> dict[str, Any]:
     stored = record(actor, event)
     if event.subject_id:
         mirror = {**stored, "detail": {**(stored.get("detail") or {}), "subject_seq": stored["seq"]}}
-        for key in ("seq", "prev_hash", "prev_at", "hash", "event_id"):
+        links = ("seq", "prev_hash", "prev_at", "hash")  # its own chain links and stamps it anew
+        stamps = (retention.TTL_ATTRIBUTE, retention.POLICY_ATTRIBUTE, retention.ANCHOR_ATTRIBUTE)
+        for key in (*links, *stamps):
             mirror.pop(key, None)
         mirror["event_id"] = str(uuid.uuid4())
-        for key in (retention.TTL_ATTRIBUTE, retention.POLICY_ATTRIBUTE, retention.ANCHOR_ATTRIBUTE):
-            mirror.pop(key, None)
         _LOG.append(f"actor#{actor.id}", mirror)
     return stored
 

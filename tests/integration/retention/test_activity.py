@@ -276,6 +276,12 @@ def _record(subject_id: str, action: str, at: datetime | None = None) -> dict:
         )
 
 
+def _young_chain(count: int) -> tuple[str, list[dict]]:
+    """A new subject's audit chain of ``count`` entries recorded now."""
+    subject_id = f"sub_{uuid.uuid4().hex}"
+    return subject_id, [_record(subject_id, f"a.{n}") for n in range(count)]
+
+
 def test_an_audit_chain_loses_its_oldest_entries_to_retention_and_stays_verifiable(retention_env, use_function):
     env = retention_env
     use_function("ApiFunction")
@@ -306,9 +312,7 @@ def test_a_forged_expiry_on_a_young_chain_head_does_not_silence_verification(ret
     use_function("ApiFunction")
     from habeas import audit
 
-    subject_id = f"sub_{uuid.uuid4().hex}"
-    for n in range(2):
-        _record(subject_id, f"a.{n}")
+    subject_id, _ = _young_chain(2)
     _table(env, "AUDIT_TABLE").update_item(
         Key={"chain": f"subject#{subject_id}", "seq": 0},
         UpdateExpression="SET expires_at = :past",
@@ -324,9 +328,7 @@ def test_deleting_the_start_of_a_young_audit_chain_is_a_break(retention_env, use
     use_function("ApiFunction")
     from habeas import audit
 
-    subject_id = f"sub_{uuid.uuid4().hex}"
-    for n in range(3):
-        _record(subject_id, f"a.{n}")
+    subject_id, _ = _young_chain(3)
     _table(env, "AUDIT_TABLE").delete_item(Key={"chain": f"subject#{subject_id}", "seq": 1})
 
     report = audit.verify(subject_id)
@@ -464,8 +466,7 @@ def test_an_append_after_the_head_expired_first_goes_on_after_the_events_left(re
     use_function("ApiFunction")
     from habeas import audit
 
-    subject_id = f"sub_{uuid.uuid4().hex}"
-    first = [_record(subject_id, f"a.{n}") for n in range(2)]
+    subject_id, first = _young_chain(2)
     _table(env, "AUDIT_TABLE").delete_item(Key={"chain": f"subject#{subject_id}", "seq": 0})  # e.g. TTL, head first
 
     later = _record(subject_id, "b")  # no Conflict: it links to the newest event still there

@@ -32,7 +32,6 @@ from habeas.retention import (
     TTL_ATTRIBUTE,
     activity_day,
     policy,
-    seconds_of,
     store_stamp,
 )
 from habeas.retention.stores import subject_items, table_of
@@ -96,12 +95,9 @@ def reanchor(subject_id: str, day: int, *, now: datetime | None = None) -> int:
     changed = 0
     for store in activity_stores():
         table = table_of(store)
-        category = str(store.retention_category)
-        retention = policy(category)
-        if table is None or retention is None:
+        stamp = store_stamp(store.name, day)  # day is a day start: the anchor is day itself
+        if table is None or not stamp:
             continue
-        expires_at = day + seconds_of(retention)
-        marker = f"{category}#{seconds_of(retention)}"
         for raw in subject_items(store, subject_id):
             anchor = raw.get(ANCHOR_ATTRIBUTE, {}).get("N")
             if anchor is not None and int(anchor) >= day:
@@ -125,7 +121,7 @@ def reanchor(subject_id: str, day: int, *, now: datetime | None = None) -> int:
                         **({"#held": HELD_ATTRIBUTE} if held else {"#pk": store.primary_key[0]}),
                     },
                     ExpressionAttributeValues=to_item(
-                        {":exp": expires_at, ":pol": marker, ":day": day, ":now": current}
+                        {":exp": stamp[TTL_ATTRIBUTE], ":pol": stamp[POLICY_ATTRIBUTE], ":day": day, ":now": current}
                     ),
                 )
             except ClientError as error:
